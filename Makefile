@@ -1,0 +1,33 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+# Each creates its own virtual environment under .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,demo]"
+	touch $@
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(ARGS)
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m demo_project $(ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check compat_views tests demo_project bench migrations_templates
+	$(BIN)/ruff format --check compat_views tests demo_project bench migrations_templates
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/rename_cost.py $(ARGS)
+
+clean:
+	rm -rf $(VENV)

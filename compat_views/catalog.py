@@ -1,0 +1,182 @@
+"""Read-only questions to the Postgres catalog: tables, columns, keys, grants, sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InvalidOperation
+from .naming import SCHEMA_PREFIX
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+    default: str | None
+    identity: bool
+
+
+def _rows(connection, query: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def server_version(connection) -> int:
+    return int(_rows(connection, "SELECT pg_catalog.current_setting('server_version_num')")[0][0])
+
+
+def base_schema(connection, table: str) -> str:
+    """The schema holding ``table``, read from the connection's search_path.
+
+    Legacy schemas are skipped: they hold views of the table, never the table.
+    """
+    rows = _rows(
+        connection,
+        """
+        SELECT n.nspname
+        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nspname, pos)
+        JOIN pg_catalog.pg_namespace n ON n.nspname = s.nspname
+        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+        WHERE c.relname = %s AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE %s
+        ORDER BY s.pos LIMIT 1
+        """,
+        [table, SCHEMA_PREFIX.replace("_", r"\_") + "%"],
+    )
+    if not rows:
+        raise InvalidOperation(
+            f"Table {table!r} was not found in the search_path of this connection. "
+            "Check the model's db_table and that its migrations have been applied."
+        )
+    return rows[0][0]
+
+
+def columns(connection, schema: str, table: str) -> list[Column]:
+    rows = _rows(
+        connection,
+        """
+        SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity <> ''
+        FROM pg_catalog.pg_attribute a
+        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = (
+            SELECT c.oid FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s)
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+        """,
+        [schema, table],
+    )
+    return [Column(*row) for row in rows]
+
+
+def key_column(connection, schema: str, table: str) -> str | None:
+    """A single NOT NULL unique column to walk the table by: the primary key first."""
+    rows = _rows(
+        connection,
+        """
+        SELECT a.attname
+        FROM pg_catalog.pg_index i
+        JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+        WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indisvalid
+          AND i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attnotnull
+        ORDER BY i.indisprimary DESC, a.attnum
+        LIMIT 1
+        """,
+        [schema, table],
+    )
+    return rows[0][0] if rows else None
+
+
+def grants(connection, schema: str, table: str) -> list[tuple[str | None, str]]:
+    """(grantee role name or None for PUBLIC, privilege) pairs, owner excluded."""
+    return _rows(
+        connection,
+        """
+        SELECT r.rolname, acl.privilege_type
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) acl
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid = acl.grantee
+        WHERE n.nspname = %s AND c.relname = %s AND acl.grantee <> c.relowner
+        ORDER BY 1, 2
+        """,
+        [schema, table],
+    )
+
+
+def sessions(connection, application_prefix: str) -> list[tuple]:
+    """Other backends of this database whose application_name carries a colour tag."""
+    return _rows(
+        connection,
+        """
+        SELECT pid, application_name, client_addr::text, backend_start::text, state
+        FROM pg_catalog.pg_stat_activity
+        WHERE datname = pg_catalog.current_database() AND pid <> pg_catalog.pg_backend_pid()
+          AND (application_name = %s OR application_name LIKE %s)
+        ORDER BY pid
+        """,
+        [application_prefix, application_prefix.replace("_", r"\_") + r":%"],
+    )
+
+
+def relation_exists(connection, schema: str, name: str) -> bool:
+    return bool(
+        _rows(
+            connection,
+            """SELECT 1 FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relname = %s""",
+            [schema, name],
+        )
+    )
+
+
+def leftovers(connection) -> dict[str, list[str]]:
+    """Every compat object in the database: what ``complete`` must leave at zero."""
+    pattern = r"\_compat\_%"
+    return {
+        "schemas": [
+            r[0]
+            for r in _rows(
+                connection,
+                "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname LIKE %s ORDER BY 1",
+                [SCHEMA_PREFIX.replace("_", r"\_") + "%"],
+            )
+        ],
+        "columns": [
+            f"{r[0]}.{r[1]}.{r[2]}"
+            for r in _rows(
+                connection,
+                """SELECT n.nspname, c.relname, a.attname FROM pg_catalog.pg_attribute a
+                   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   WHERE a.attname LIKE %s AND NOT a.attisdropped ORDER BY 1, 2, 3""",
+                [pattern],
+            )
+        ],
+        "functions": [
+            f"{r[0]}.{r[1]}"
+            for r in _rows(
+                connection,
+                """SELECT n.nspname, p.proname FROM pg_catalog.pg_proc p
+                   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                   WHERE p.proname LIKE %s ORDER BY 1, 2""",
+                [pattern],
+            )
+        ],
+        "triggers": [
+            f"{r[0]} on {r[1]}"
+            for r in _rows(
+                connection,
+                """SELECT t.tgname, c.relname FROM pg_catalog.pg_trigger t
+                   JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+                   WHERE t.tgname LIKE %s ORDER BY 1, 2""",
+                [pattern],
+            )
+        ],
+    }

@@ -1,0 +1,112 @@
+"""Settings, one lazy getter each (read at call time so tests can override them).
+
+| setting | default | meaning |
+|---|---|---|
+| COMPAT_VIEWS_COLOUR | env COMPAT_VIEWS_COLOUR | this process's colour |
+| COMPAT_VIEWS_COLOURS | ("blue", "green") | the deployment slots |
+| COMPAT_VIEWS_LEGACY_COLOUR | the other colour | needed only with more than two colours |
+| COMPAT_VIEWS_PLAIN_MIGRATIONS | False | run compat operations as plain Django ones |
+| COMPAT_VIEWS_LOCK_TIMEOUT_MS | 500 | lock_timeout of each DDL statement |
+| COMPAT_VIEWS_DDL_ATTEMPTS | 30 | tries per DDL statement before giving up |
+| COMPAT_VIEWS_DDL_MAX_BACKOFF | 5.0 | longest pause between tries, seconds |
+| COMPAT_VIEWS_BACKFILL_BATCH_SIZE | 5000 | rows per backfill transaction |
+| COMPAT_VIEWS_BACKFILL_PAUSE | 0.0 | seconds to sleep between backfill batches |
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from django.conf import settings
+
+from .errors import ConfigurationError
+
+_COLOUR_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+def _get(name: str, default):
+    return getattr(settings, name, default)
+
+
+def colours() -> tuple[str, ...]:
+    configured = tuple(_get("COMPAT_VIEWS_COLOURS", ("blue", "green")))
+    for colour in configured:
+        if not _COLOUR_RE.match(colour):
+            raise ConfigurationError(
+                f"COMPAT_VIEWS_COLOURS entry {colour!r} is not a lowercase identifier "
+                "(letters, digits, underscores, at most 41 characters): rename it."
+            )
+    if len(set(configured)) < 2:
+        raise ConfigurationError("COMPAT_VIEWS_COLOURS needs at least two distinct colours.")
+    return configured
+
+
+def colour(settings_dict: dict | None = None) -> str | None:
+    """The colour of this process, or of one database alias that overrides it.
+
+    A ``COMPAT_VIEWS_COLOUR`` key in a DATABASES entry wins over the setting, which
+    wins over the environment variable: the override lets one process (a test, an
+    admin tool) hold connections of both colours.
+    """
+    value = (settings_dict or {}).get("COMPAT_VIEWS_COLOUR") or _get("COMPAT_VIEWS_COLOUR", None)
+    value = value or os.environ.get("COMPAT_VIEWS_COLOUR") or None
+    if value is not None and value not in colours():
+        raise ConfigurationError(
+            f"COMPAT_VIEWS_COLOUR is {value!r}, which is not one of COMPAT_VIEWS_COLOURS "
+            f"{colours()}: set it to one of them."
+        )
+    return value
+
+
+def require_colour(settings_dict: dict | None = None) -> str:
+    value = colour(settings_dict)
+    if value is None:
+        raise ConfigurationError(
+            "No colour is configured for this process: set COMPAT_VIEWS_COLOUR (Django setting "
+            f"or environment variable) to one of {colours()} before running compat migrations."
+        )
+    return value
+
+
+def legacy_colour_for(new_colour: str) -> str:
+    explicit = _get("COMPAT_VIEWS_LEGACY_COLOUR", None) or os.environ.get(
+        "COMPAT_VIEWS_LEGACY_COLOUR"
+    )
+    others = [c for c in colours() if c != new_colour]
+    if explicit:
+        if explicit not in others:
+            raise ConfigurationError(
+                f"COMPAT_VIEWS_LEGACY_COLOUR {explicit!r} must be one of {tuple(others)}."
+            )
+        return explicit
+    if len(others) != 1:
+        raise ConfigurationError(
+            f"With colours {colours()} the legacy colour is ambiguous: set "
+            "COMPAT_VIEWS_LEGACY_COLOUR to the colour still serving the previous release."
+        )
+    return others[0]
+
+
+def plain_migrations() -> bool:
+    return bool(_get("COMPAT_VIEWS_PLAIN_MIGRATIONS", False))
+
+
+def lock_timeout_ms() -> int:
+    return int(_get("COMPAT_VIEWS_LOCK_TIMEOUT_MS", 500))
+
+
+def ddl_attempts() -> int:
+    return max(1, int(_get("COMPAT_VIEWS_DDL_ATTEMPTS", 30)))
+
+
+def ddl_max_backoff() -> float:
+    return float(_get("COMPAT_VIEWS_DDL_MAX_BACKOFF", 5.0))
+
+
+def backfill_batch_size() -> int:
+    return max(1, int(_get("COMPAT_VIEWS_BACKFILL_BATCH_SIZE", 5000)))
+
+
+def backfill_pause() -> float:
+    return float(_get("COMPAT_VIEWS_BACKFILL_PAUSE", 0.0))

@@ -1,0 +1,25 @@
+"""Typed errors: each message says what went wrong and what to do next."""
+
+
+class CompatError(Exception):
+    """Base class of every error compat_views raises on purpose."""
+
+
+class ConfigurationError(CompatError):
+    """The process is not set up for a rollout (colour missing or unknown)."""
+
+
+class InvalidOperation(CompatError):
+    """An operation's arguments do not fit the table it targets; nothing was changed."""
+
+
+class RolloutConflict(CompatError):
+    """The request clashes with the pending rollout; nothing was changed."""
+
+
+class SessionsConnected(CompatError):
+    """Sessions of a colour that still needs the shape about to be removed are connected."""
+
+
+class LockTimeoutExhausted(CompatError):
+    """A DDL statement kept timing out on its lock; the application never waited on it."""

@@ -1,0 +1,320 @@
+"""Start, extend, complete and roll back a rollout.
+
+Operations and management commands stay thin and call in here. Each step reads
+the rollout state, composes the legacy shape of the tables it touches
+(``mapping.compose``), renders the statements (``ddl``, ``views``, ``triggers``)
+and runs them through ``sql.execute`` (lock_timeout + retry). State rows are
+written in the same transaction as the DDL they describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connections, transaction
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from . import backfill, catalog, conf, ddl, naming, sql, triggers, views
+from .errors import InvalidOperation, RolloutConflict, SessionsConnected
+from .mapping import TableShape, compose, current_name
+from .models import AppliedOperation, Rollout, TouchedTable
+
+STATE_TABLE = Rollout._meta.db_table
+
+
+def colour_tag(colour: str) -> str:
+    """The application_name prefix that marks a Django session of ``colour``."""
+    return naming.legacy_schema(colour)
+
+
+def pending(alias: str, *, lock: bool = False) -> Rollout | None:
+    query = Rollout.objects.using(alias).filter(status=Rollout.PENDING)
+    return (query.select_for_update() if lock else query).first()
+
+
+def require_state_tables(connection) -> None:
+    if STATE_TABLE not in connection.introspection.table_names():
+        raise InvalidOperation(
+            "The compat_views state tables do not exist in this database. Run "
+            "`manage.py migrate compat_views` first, or add ('compat_views', '0001_initial') "
+            "to the dependencies of the migration that uses compat operations."
+        )
+
+
+def begin(schema_editor) -> Rollout:
+    """Join the pending rollout of this colour, or start one; refuse the other colour's."""
+    connection = schema_editor.connection
+    new_colour = conf.require_colour(connection.settings_dict)
+    rollout = pending(connection.alias, lock=True)
+    if rollout is not None:
+        if rollout.new_colour != new_colour:
+            raise RolloutConflict(
+                f"A rollout from {rollout.legacy_colour} to {rollout.new_colour} is pending and "
+                f"this process is {new_colour}. Finish it first: `manage.py compat complete` "
+                "(keep the new shape) or `manage.py compat rollback` (keep the old one)."
+            )
+        return rollout
+    legacy_colour = conf.legacy_colour_for(new_colour)
+    rollout = Rollout.objects.using(connection.alias).create(
+        legacy_colour=legacy_colour, new_colour=new_colour
+    )
+    sql.execute_all(schema_editor, views.render_schema(naming.legacy_schema(legacy_colour), set()))
+    return rollout
+
+
+def touch(schema_editor, rollout: Rollout, table: str) -> TouchedTable:
+    """The table's snapshot in this rollout, taken the first time an operation touches it."""
+    connection = schema_editor.connection
+    schema = catalog.base_schema(connection, table)
+    touched = rollout.tables.filter(schema=schema, table=table).first()
+    if touched is None:
+        touched = TouchedTable.objects.using(connection.alias).create(
+            rollout=rollout,
+            schema=schema,
+            table=table,
+            legacy_columns=[c.name for c in catalog.columns(connection, schema, table)],
+            key_column=catalog.key_column(connection, schema, table) or "",
+        )
+    return touched
+
+
+def shape_of(touched: TouchedTable, extra: Iterable[dict] = ()) -> TableShape:
+    specs = [op.spec for op in touched.operations.order_by("seq")]
+    return compose(touched.legacy_columns, [*specs, *extra])
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an operation comes from: its app, migration and index in that migration."""
+
+    app_label: str
+    migration: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table as an operation is about to see it, read without changing anything."""
+
+    schema: str
+    table: str
+    shape: TableShape
+    key_column: str
+
+
+def target(connection, table: str) -> Target:
+    """The table's legacy shape: the pending rollout's snapshot, else its current columns."""
+    schema = catalog.base_schema(connection, table)
+    rollout = pending(connection.alias)
+    touched = rollout and rollout.tables.filter(schema=schema, table=table).first()
+    if touched:
+        return Target(schema, table, shape_of(touched), touched.key_column)
+    names = [c.name for c in catalog.columns(connection, schema, table)]
+    key = catalog.key_column(connection, schema, table) or ""
+    return Target(schema, table, compose(names, []), key)
+
+
+def check_expression(connection, target: Target, expression: str, type_sql: str,
+                     what: str) -> None:
+    """Evaluate ``expression`` over the legacy shape with LIMIT 0: parse, names and type."""
+    statement = (
+        f"SELECT ({expression})::{type_sql} FROM (SELECT "
+        f"{views.projection(target.shape, '_compat_t')} FROM "
+        f"{sql.ident(target.schema, target.table)} AS _compat_t) AS _compat_legacy LIMIT 0"
+    )
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(statement)
+    except Exception as exc:  # any database error means the expression is unusable
+        detail = str(getattr(exc, "__cause__", None) or exc).strip().splitlines()[0]
+        raise InvalidOperation(
+            f"{what}: the expression {expression!r} does not work over the legacy columns "
+            f"{target.shape.legacy_columns} of {target.table!r}: {detail}. Fix the expression; "
+            "nothing was changed."
+        ) from exc
+
+
+def apply(schema_editor, rollout: Rollout, touched: TouchedTable, origin: Origin, spec: dict,
+          backfill_needed: bool = False) -> AppliedOperation:
+    """Run an operation's expand DDL, record it, and rebuild the table's view and trigger."""
+    sql.execute_all(schema_editor, ddl.expand(touched.schema, touched.table, spec))
+    seq = (rollout.operations.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+    operation = AppliedOperation.objects.using(schema_editor.connection.alias).create(
+        rollout=rollout, seq=seq, app_label=origin.app_label, migration=origin.migration,
+        position=origin.position, kind=spec["kind"], touched=touched, spec=spec,
+        backfill_status="pending" if backfill_needed else "",
+    )
+    rebuild(schema_editor, rollout, touched)
+    if backfill_needed:
+        alias = schema_editor.connection.alias
+        transaction.on_commit(lambda: run_backfills(alias), using=alias)
+    return operation
+
+
+def _wrapper_schema(connection, touched: TouchedTable) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = p.pronamespace WHERE p.proname = %s",
+            [naming.sync_trigger(touched.schema, touched.table)],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
+    """Regenerate one table's legacy view and sync trigger from its composed mapping."""
+    connection = schema_editor.connection
+    shape = shape_of(touched)
+    physical = {c.name: c for c in catalog.columns(connection, touched.schema, touched.table)}
+    grants = catalog.grants(connection, touched.schema, touched.table)
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    statements = views.render_schema(legacy_schema, {g for g, _ in grants})
+    statements += views.render(
+        legacy_schema, touched.table, touched.schema, touched.table, shape, physical, grants,
+        security_invoker=catalog.server_version(connection) >= 150000,
+    )
+    if shape.syncs:
+        statements += triggers.render_install(touched.schema, touched.table, legacy_schema, shape)
+    else:
+        statements += triggers.render_uninstall(
+            touched.schema, touched.table, _wrapper_schema(connection, touched)
+        )
+    sql.execute_all(schema_editor, statements)
+    touched.mapping = shape.mapping
+    touched.save(update_fields=["mapping"])
+
+
+def _drop_table_objects(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    sql.execute_all(
+        schema_editor,
+        [
+            *triggers.render_uninstall(
+                touched.schema, touched.table, _wrapper_schema(schema_editor.connection, touched)
+            ),
+            f"DROP VIEW IF EXISTS {sql.ident(legacy_schema, touched.table)}",
+        ],
+    )
+
+
+def _close(schema_editor, rollout: Rollout, status: str) -> None:
+    sql.execute(
+        schema_editor,
+        f"DROP SCHEMA IF EXISTS {sql.ident(naming.legacy_schema(rollout.legacy_colour))} CASCADE",
+    )
+    rollout.status, rollout.finished_at = status, timezone.now()
+    rollout.save(update_fields=["status", "finished_at"])
+
+
+def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
+    """Reverse one operation (the last one of the rollout) and rebuild what remains."""
+    last = rollout.operations.order_by("-seq").first()
+    if last is None or last.pk != operation.pk:
+        raise RolloutConflict(
+            f"{operation.app_label}.{operation.migration} is not the last compat operation of "
+            f"the pending rollout (the last is {last.app_label}.{last.migration}). Reverse the "
+            "later migrations first, or run `manage.py compat rollback` to undo them all."
+        )
+    touched = operation.touched
+    sql.execute_all(schema_editor, ddl.undo(touched.schema, touched.table, operation.spec))
+    operation.delete()
+    if touched.operations.exists():
+        rebuild(schema_editor, rollout, touched)
+    else:
+        _drop_table_objects(schema_editor, rollout, touched)
+        touched.delete()
+    if not rollout.operations.exists():
+        _close(schema_editor, rollout, Rollout.ROLLED_BACK)
+
+
+def find(alias: str, origin: Origin) -> tuple[Rollout, AppliedOperation] | tuple[None, None]:
+    rollout = pending(alias, lock=True)
+    if rollout is None:
+        return None, None
+    operation = rollout.operations.filter(
+        app_label=origin.app_label, migration=origin.migration, position=origin.position
+    ).first()
+    return (rollout, operation) if operation else (None, None)
+
+
+# Commands: whole-rollout steps, each in one transaction --------------------------------
+
+
+def check_sessions(alias: str, colour: str, action: str) -> None:
+    found = catalog.sessions(connections[alias], colour_tag(colour))
+    if found:
+        listed = "\n".join(
+            f"  pid {pid} {app!r} from {addr or 'local socket'} since {start} ({state})"
+            for pid, app, addr, start, state in found
+        )
+        raise SessionsConnected(
+            f"{len(found)} {colour} session(s) are still connected and would break on {action}:\n"
+            f"{listed}\nStop the {colour} release first (or pass --force to {action} anyway)."
+        )
+
+
+def run_backfills(alias: str, progress: backfill.Progress | None = backfill.stdout_progress
+                  ) -> int:
+    """Finish every pending backfill of the pending rollout; resumable at any point."""
+    rollout = pending(alias)
+    if rollout is None:
+        return 0
+    filled = 0
+    for operation in rollout.operations.filter(backfill_status="pending").select_related(
+        "touched"
+    ):
+        filled += backfill.run(alias, operation, shape_of(operation.touched), progress)
+    return filled
+
+
+def complete(alias: str, force: bool = False) -> Rollout:
+    rollout = _require_pending(alias)
+    if not force:
+        check_sessions(alias, rollout.legacy_colour, "complete")
+    run_backfills(alias)
+    connection = connections[alias]
+    with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
+        rollout = pending(alias, lock=True)
+        operations = list(rollout.operations.order_by("seq").select_related("touched"))
+        for index, operation in enumerate(operations):
+            touched = operation.touched
+            later = [o.spec for o in operations[index + 1:] if o.touched_id == touched.pk]
+            spec = dict(operation.spec)
+            if "column" in spec:
+                spec["column"] = current_name(spec["column"], later)
+            sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec))
+        for touched in rollout.tables.all():
+            _drop_table_objects(editor, rollout, touched)
+        _close(editor, rollout, Rollout.COMPLETED)
+    return rollout
+
+
+def rollback(alias: str, force: bool = False) -> Rollout:
+    rollout = _require_pending(alias)
+    if not force:
+        check_sessions(alias, rollout.new_colour, "rollback")
+    connection = connections[alias]
+    with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
+        rollout = pending(alias, lock=True)
+        operations = list(rollout.operations.order_by("-seq").select_related("touched"))
+        migrations = {(o.app_label, o.migration) for o in operations if o.migration}
+        for touched in rollout.tables.all():
+            _drop_table_objects(editor, rollout, touched)
+        for operation in operations:
+            touched = operation.touched
+            sql.execute_all(editor, ddl.undo(touched.schema, touched.table, operation.spec))
+        recorder = MigrationRecorder(connection)
+        for app_label, name in sorted(migrations):
+            recorder.record_unapplied(app_label, name)
+        _close(editor, rollout, Rollout.ROLLED_BACK)
+    return rollout
+
+
+def _require_pending(alias: str) -> Rollout:
+    rollout = pending(alias)
+    if rollout is None:
+        raise RolloutConflict("No rollout is pending: there is nothing to complete or roll back.")
+    return rollout

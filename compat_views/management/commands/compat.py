@@ -1,0 +1,54 @@
+"""``manage.py compat status|backfill|complete|rollback``: thin wrappers over lifecycle."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
+
+from ... import lifecycle, status
+from ...errors import CompatError
+
+
+class Command(BaseCommand):
+    help = "Inspect, finish (complete) or undo (rollback) the pending blue/green rollout."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        sub = parser.add_subparsers(dest="action", required=True)
+        show = sub.add_parser("status", help="Show the pending rollout.")
+        show.add_argument("--json", dest="as_json", action="store_true", help="Machine-readable output.")
+        sub.add_parser("backfill", help="Resume pending backfills of the rollout.")
+        for name, text in (("complete", "Remove the legacy shape."),
+                           ("rollback", "Remove the new shape; keep every row.")):
+            action = sub.add_parser(name, help=text)
+            action.add_argument("--force", action="store_true",
+                                help="Proceed even while sessions of the other colour are connected.")
+
+    def handle(self, *args, action, database, **options):
+        try:
+            getattr(self, f"do_{action}")(database, **options)
+        except CompatError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def do_status(self, database, as_json=False, **options):
+        data = status.report(database)
+        text = json.dumps(data, indent=2, default=str) if as_json else status.render_text(data)
+        self.stdout.write(text)
+
+    def do_backfill(self, database, **options):
+        filled = lifecycle.run_backfills(database, progress=self.stdout.write)
+        self.stdout.write(f"Backfill done: {filled} rows filled.")
+
+    def do_complete(self, database, force=False, **options):
+        rollout = lifecycle.complete(database, force=force)
+        self.stdout.write(f"Rollout {rollout.pk} completed: the {rollout.legacy_colour} shape is gone.")
+
+    def do_rollback(self, database, force=False, **options):
+        rollout = lifecycle.rollback(database, force=force)
+        self.stdout.write(
+            f"Rollout {rollout.pk} rolled back: the {rollout.legacy_colour} shape is restored and "
+            "its migrations are unrecorded."
+        )
+

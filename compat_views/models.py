@@ -1,0 +1,68 @@
+"""Rollout state, kept in the database so every process and command agrees on it."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Rollout(models.Model):
+    """One rollout: from the first compat operation to ``complete`` or ``rollback``."""
+
+    PENDING, COMPLETED, ROLLED_BACK = "pending", "completed", "rolled_back"
+
+    legacy_colour = models.CharField(max_length=41)
+    new_colour = models.CharField(max_length=41)
+    status = models.CharField(max_length=16, default=PENDING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="pending"),
+                name="compat_views_one_pending_rollout",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rollout {self.pk}: {self.legacy_colour} -> {self.new_colour} ({self.status})"
+
+
+class TouchedTable(models.Model):
+    """A base table as the legacy colour knew it when the rollout first touched it.
+
+    ``legacy_columns`` is the snapshot the legacy view is rebuilt from;
+    ``mapping`` is the derived {legacy column -> physical column}, stored for
+    ``compat status`` and for tools that read the state without this package.
+    """
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="tables")
+    schema = models.CharField(max_length=63)
+    table = models.CharField(max_length=63)
+    legacy_columns = models.JSONField()
+    key_column = models.CharField(max_length=63, blank=True)
+    mapping = models.JSONField(default=dict)
+
+    class Meta:
+        unique_together = [("rollout", "schema", "table")]
+
+
+class AppliedOperation(models.Model):
+    """One compat operation applied in the rollout, with what undoing it needs."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="operations")
+    seq = models.PositiveIntegerField()
+    app_label = models.CharField(max_length=100)
+    migration = models.CharField(max_length=255, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=32)
+    touched = models.ForeignKey(TouchedTable, on_delete=models.CASCADE, related_name="operations")
+    spec = models.JSONField()
+    backfill_status = models.CharField(max_length=16, blank=True)  # "", "pending", "done"
+    backfill_checkpoint = models.JSONField(null=True)
+    backfill_rows = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["seq"]
+        unique_together = [("rollout", "seq")]

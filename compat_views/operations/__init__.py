@@ -1,0 +1,5 @@
+"""The public migration operations (names are the contract)."""
+
+from .columns import AddCompatColumn, RenameCompatColumn
+
+__all__ = ["AddCompatColumn", "RenameCompatColumn"]

@@ -1,0 +1,113 @@
+"""What every compat operation shares: Django's operation surface around a rollout step.
+
+A compat operation has the Django state effect of the plain operation it replaces
+(``plain()``), so ``makemigrations`` sees no change. Its database effect joins the
+pending rollout; going backwards undoes it, or, when its rollout has already
+completed (or ``COMPAT_VIEWS_PLAIN_MIGRATIONS`` is on), does what the plain
+operation's backwards would.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from django.db.migrations import Migration
+from django.db.migrations.operations.base import Operation
+
+from .. import catalog, conf, ddl, lifecycle, naming
+
+
+def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
+    """The migration applying ``operation``, found on the call stack.
+
+    Django's ``Migration.apply`` / ``unapply`` call ``database_forwards`` /
+    ``database_backwards`` directly and pass no migration name; ``compat rollback``
+    needs it to unrecord the migration, so we look one caller up for it.
+    """
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, Migration):
+                for position, item in enumerate(candidate.operations):
+                    if item is operation:
+                        return lifecycle.Origin(app_label, candidate.name, position)
+            frame = frame.f_back
+    finally:
+        del frame
+    return lifecycle.Origin(app_label, "", 0)
+
+
+class CompatOperation(Operation):
+    """Base class; subclasses define ``plain()``, ``model_name`` and ``expand()``."""
+
+    reversible = True
+    reduces_to_sql = False
+    # django-syzygy reads this: the expand phase runs before the new release is deployed.
+    stage = "pre_deploy"
+
+    model_name: str
+
+    def plain(self) -> Operation:
+        raise NotImplementedError
+
+    def state_forwards(self, app_label, state):
+        self.plain().state_forwards(app_label, state)
+
+    def references_model(self, name, app_label):
+        return self.plain().references_model(name, app_label)
+
+    def references_field(self, model_name, name, app_label):
+        return self.plain().references_field(model_name, name, app_label)
+
+    def reduce(self, operation, app_label):
+        # Never fold a compat operation into another: that would lose the rollout step.
+        return False
+
+    def _skip(self, app_label, schema_editor, state) -> bool:
+        model = state.apps.get_model(app_label, self.model_name)
+        return not self.allow_migrate_model(schema_editor.connection.alias, model)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if self._skip(app_label, schema_editor, from_state):
+            return
+        if conf.plain_migrations():
+            self.plain().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        if not schema_editor.collect_sql:
+            lifecycle.require_state_tables(schema_editor.connection)
+        self.expand(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if self._skip(app_label, schema_editor, to_state):
+            return
+        found = (None, None)
+        if not conf.plain_migrations() and not schema_editor.collect_sql:
+            lifecycle.require_state_tables(schema_editor.connection)
+            found = lifecycle.find(schema_editor.connection.alias, origin_of(self, app_label))
+        rollout, applied = found
+        if applied is None:
+            self.plain().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            lifecycle.undo(schema_editor, rollout, applied)
+
+    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+        raise NotImplementedError
+
+    def run(self, app_label, schema_editor, table: str, spec: dict, *, backfill: bool = False):
+        """Start or join the rollout and apply ``spec`` (after the subclass validated it)."""
+        naming.check_identifier(table, "table")
+        if schema_editor.collect_sql:
+            schema = catalog.base_schema(schema_editor.connection, table)
+            for statement in ddl.expand(schema, table, spec):
+                schema_editor.execute(statement, params=None)
+            schema_editor.execute(
+                "-- compat_views: legacy view and sync trigger are regenerated at migrate time",
+                params=None,
+            )
+            return
+        rollout = lifecycle.begin(schema_editor)
+        touched = lifecycle.touch(schema_editor, rollout, table)
+        lifecycle.apply(
+            schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill
+        )

@@ -1,0 +1,1 @@
+"""Helpers for testing projects that use compat_views against a real PostgreSQL."""

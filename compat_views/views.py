@@ -1,0 +1,81 @@
+"""Legacy views: the old shape of a table, rendered from its composed mapping."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .catalog import Column
+from .mapping import TableShape
+from .sql import ident, literal
+
+VIEW_COMMENT_PREFIX = "compat_views view "
+
+
+def projection(shape: TableShape, source: str) -> str:
+    """``source."physical" AS "legacy", …`` in legacy column order."""
+    return ", ".join(
+        f"{ident(source, shape.mapping[legacy])} AS {ident(legacy)}"
+        for legacy in shape.legacy_columns
+    )
+
+
+def _default(base: str, column: Column) -> str | None:
+    """The default an INSERT through the view must see for a column it omits or sets DEFAULT.
+
+    Identity columns keep no pg_attrdef row; their sequence is the default.
+    """
+    if column.default is not None:
+        return column.default
+    if column.identity:
+        return (
+            "pg_catalog.nextval(pg_catalog.pg_get_serial_sequence("
+            f"{literal(base)}, {literal(column.name)})::regclass)"
+        )
+    return None
+
+
+def render(
+    legacy_schema: str,
+    view: str,
+    base_schema: str,
+    table: str,
+    shape: TableShape,
+    physical: dict[str, Column],
+    grants: list[tuple[str | None, str]],
+    security_invoker: bool,
+) -> list[str]:
+    """Statements that (re)create one legacy view; run them in one transaction."""
+    qualified_view = ident(legacy_schema, view)
+    base = ident(base_schema, table)
+    options = " WITH (security_invoker = true)" if security_invoker else ""
+    create = (
+        f"CREATE VIEW {qualified_view}{options} AS "
+        f"SELECT {projection(shape, '_compat_base')} FROM {base} AS {ident('_compat_base')}"
+    )
+    statements = [f"DROP VIEW IF EXISTS {qualified_view}", create]
+    for legacy in shape.legacy_columns:
+        default = _default(base, physical[shape.mapping[legacy]])
+        if default is not None:
+            statements.append(
+                f"ALTER VIEW {qualified_view} ALTER COLUMN {ident(legacy)} SET DEFAULT {default}"
+            )
+    for grantee, privilege in grants:
+        role = ident(grantee) if grantee else "PUBLIC"
+        statements.append(f"GRANT {privilege} ON {qualified_view} TO {role}")
+    fingerprint = hashlib.sha256(create.encode()).hexdigest()[:16]
+    statements.append(
+        f"COMMENT ON VIEW {qualified_view} IS {literal(VIEW_COMMENT_PREFIX + fingerprint)}"
+    )
+    return statements
+
+
+def render_schema(legacy_schema: str, grantees: set[str | None]) -> list[str]:
+    statements = [
+        f"CREATE SCHEMA IF NOT EXISTS {ident(legacy_schema)}",
+        f"COMMENT ON SCHEMA {ident(legacy_schema)} IS "
+        f"{literal('compat_views: legacy shape for the colour still serving the old release')}",
+    ]
+    for grantee in sorted(grantees, key=lambda g: g or ""):
+        role = ident(grantee) if grantee else "PUBLIC"
+        statements.append(f"GRANT USAGE ON SCHEMA {ident(legacy_schema)} TO {role}")
+    return statements

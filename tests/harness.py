@@ -1,0 +1,49 @@
+"""The lifecycle harness: expand, check, rollback, check, expand, complete, check.
+
+Scenarios are tiny migration packages under ``tests/scenarios``. The legacy
+colour's ORM is the historical model at the migration before the rollout,
+used through the ``legacy`` alias (search_path ``compat_blue, …``); the new
+colour's ORM is the historical model after it, through ``default``.
+"""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+
+from compat_views import catalog
+
+
+def migrate(app_label: str, target: str) -> None:
+    call_command("migrate", app_label, target, verbosity=0)
+    connections["legacy"].close()
+
+
+def model_at(app_label: str, migration: str, model_name: str):
+    executor = MigrationExecutor(connections["default"])
+    state = executor.loader.project_state((app_label, migration), at_end=True)
+    return state.apps.get_model(app_label, model_name)
+
+
+def rows(sql: str, params=(), alias: str = "default") -> list[tuple]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def columns(table: str) -> list[str]:
+    return [c.name for c in catalog.columns(connections["default"], "public", table)]
+
+
+def leftovers() -> dict[str, list[str]]:
+    return {k: v for k, v in catalog.leftovers(connections["default"]).items() if v}
+
+
+def compat(*args: str) -> None:
+    connections["legacy"].close()
+    call_command("compat", *args, verbosity=0)
+
+
+def applied(app_label: str) -> list[str]:
+    return [name for app, name in rows("SELECT app, name FROM django_migrations") if app == app_label]

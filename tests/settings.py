@@ -1,0 +1,16 @@
+"""Django settings for the test suite; DATABASES is filled in by conftest.py."""
+
+SECRET_KEY = "compat-views-tests"
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "compat_views",
+    "tests.scenarios.library",
+    "tests.scenarios.shop",
+    "tests.scenarios.oddnames",
+]
+DATABASES = {}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+COMPAT_VIEWS_COLOUR = "green"
+COMPAT_VIEWS_LOCK_TIMEOUT_MS = 200
+COMPAT_VIEWS_DDL_MAX_BACKOFF = 0.5
