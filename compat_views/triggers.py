@@ -51,7 +51,7 @@ def render_block(base_schema: str, table: str, legacy_schema: str, shape: TableS
         "DECLARE _compat_new ALIAS FOR NEW; _compat_old ALIAS FOR OLD; "
         "_compat_insert boolean := TG_OP = 'INSERT'; "
         "BEGIN "
-        f"IF pg_catalog.current_schemas(false)[1] IS DISTINCT FROM {literal(legacy_schema)} "
+        f"IF (pg_catalog.current_schemas(false))[1] IS DISTINCT FROM {literal(legacy_schema)} "
         "THEN RETURN _compat_new; END IF; "
         f"DECLARE {' '.join(variables)} BEGIN {' '.join(steps)} END; "
         "RETURN _compat_new; "

@@ -15,6 +15,7 @@ from django.db.migrations import Migration
 from django.db.migrations.operations.base import Operation
 
 from .. import catalog, conf, ddl, lifecycle, naming
+from ..errors import InvalidOperation
 
 
 def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
@@ -52,7 +53,26 @@ class CompatOperation(Operation):
         raise NotImplementedError
 
     def state_forwards(self, app_label, state):
+        self.check_state(app_label, state)
         self.plain().state_forwards(app_label, state)
+
+    def check_state(self, app_label, state) -> None:
+        """Name unknown models and fields plainly, before anything touches the database."""
+        key = (app_label, self.model_name.lower())
+        if key not in state.models:
+            known = sorted(name for app, name in state.models if app == app_label)
+            raise InvalidOperation(
+                f"{self.__class__.__name__}: app {app_label!r} has no model {self.model_name!r} "
+                f"at this point of its migrations (known: {known}). Fix the model_name."
+            )
+
+    def require_field(self, app_label, state, name: str) -> None:
+        fields = state.models[app_label, self.model_name.lower()].fields
+        if name not in fields:
+            raise InvalidOperation(
+                f"{self.__class__.__name__}: model {app_label}.{self.model_name} has no field "
+                f"{name!r} (fields: {sorted(fields)}). Fix the field name."
+            )
 
     def references_model(self, name, app_label):
         return self.plain().references_model(name, app_label)

@@ -32,6 +32,10 @@ class RenameCompatColumn(CompatOperation):
     def plain(self) -> RenameField:
         return RenameField(self.model_name, self.old_name, self.new_name)
 
+    def check_state(self, app_label, state) -> None:
+        super().check_state(app_label, state)
+        self.require_field(app_label, state, self.old_name)
+
     def describe(self) -> str:
         return (f"Rename field {self.old_name} on {self.model_name} to {self.new_name}, "
                 "keeping the old name for the legacy colour")
@@ -76,6 +80,14 @@ class AddCompatColumn(CompatOperation):
 
     def plain(self) -> AddField:
         return AddField(self.model_name, self.name, self.field)
+
+    def check_state(self, app_label, state) -> None:
+        super().check_state(app_label, state)
+        if self.name in state.models[app_label, self.model_name.lower()].fields:
+            raise InvalidOperation(
+                f"AddCompatColumn: model {app_label}.{self.model_name} already has a field "
+                f"{self.name!r}. Pick another name."
+            )
 
     def describe(self) -> str:
         return f"Add field {self.name} to {self.model_name}, hidden from the legacy colour"
