@@ -107,7 +107,8 @@ class Target:
 def target(connection, table: str) -> Target:
     """The table's legacy shape: the pending rollout's snapshot, else its current columns."""
     schema = catalog.base_schema(connection, table)
-    rollout = pending(connection.alias)
+    has_state = STATE_TABLE in connection.introspection.table_names()
+    rollout = pending(connection.alias) if has_state else None
     touched = rollout and rollout.tables.filter(schema=schema, table=table).first()
     if touched:
         return Target(schema, table, shape_of(touched), touched.key_column)
@@ -118,15 +119,22 @@ def target(connection, table: str) -> Target:
 
 def check_expression(connection, target: Target, expression: str, type_sql: str,
                      what: str) -> None:
-    """Evaluate ``expression`` over the legacy shape with LIMIT 0: parse, names and type."""
+    """Plan ``expression`` over the legacy shape as an assignment to a ``type_sql`` column.
+
+    EXPLAIN parses and resolves names and types without running anything; the
+    scratch temporary table gives the exact assignment-cast rules of an UPDATE, and
+    the savepoint is rolled back so nothing stays behind.
+    """
     statement = (
-        f"SELECT ({expression})::{type_sql} FROM (SELECT "
+        f"EXPLAIN INSERT INTO pg_temp._compat_check SELECT ({expression}) FROM (SELECT "
         f"{views.projection(target.shape, '_compat_t')} FROM "
-        f"{sql.ident(target.schema, target.table)} AS _compat_t) AS _compat_legacy LIMIT 0"
+        f"{sql.ident(target.schema, target.table)} AS _compat_t) AS _compat_legacy"
     )
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE _compat_check (v {type_sql})")
             cursor.execute(statement)
+            transaction.set_rollback(True, using=connection.alias)
     except Exception as exc:  # any database error means the expression is unusable
         detail = str(getattr(exc, "__cause__", None) or exc).strip().splitlines()[0]
         raise InvalidOperation(

@@ -26,7 +26,7 @@ def model_at(app_label: str, migration: str, model_name: str):
     return state.apps.get_model(app_label, model_name)
 
 
-def rows(sql: str, params=(), alias: str = "default") -> list[tuple]:
+def rows(sql: str, params=None, alias: str = "default") -> list[tuple]:
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []

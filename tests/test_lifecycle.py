@@ -128,3 +128,14 @@ def test_two_apps_join_one_rollout_and_status_reports_it(db, capsys):
     connections["legacy"].close()
     compat("complete")
     assert leftovers() == {}
+
+
+def test_sqlmigrate_shows_the_expand_sql(db, capsys):
+    from django.core.management import call_command
+
+    migrate("shop", "0001")
+    call_command("sqlmigrate", "shop", "0002")
+    out = capsys.readouterr().out
+    assert 'ALTER TABLE "public"."shop_order" ADD COLUMN "amount" numeric(10, 2)' in out
+    assert "legacy view and sync trigger are regenerated at migrate time" in out
+    assert leftovers() == {}

@@ -43,7 +43,7 @@ class CompatOperation(Operation):
     """Base class; subclasses define ``plain()``, ``model_name`` and ``expand()``."""
 
     reversible = True
-    reduces_to_sql = False
+    reduces_to_sql = True  # sqlmigrate shows the expand DDL (views/triggers come at migrate)
     # django-syzygy reads this: the expand phase runs before the new release is deployed.
     stage = "pre_deploy"
 

@@ -1,0 +1,262 @@
+"""Show that RenameCompatColumn costs the same on a 1,000-row and a 1,000,000-row table.
+
+The rename is metadata only (``ALTER TABLE … RENAME COLUMN`` plus a regenerated legacy
+view), so its time must not grow with the table. This script times ``migrate`` of the
+rename on a small and a large table, each in its own fresh database on a throwaway
+server, and prints both medians (after one untimed warm-up each) and their ratio.
+Only correctness is asserted (the rename really happened, the legacy view shows every
+row, rollback restores the name); the timings are printed, never asserted, because
+machines are noisy.
+
+Run from the repository root: ``python bench/rename_cost.py [--rows-small 1000]
+[--rows-large 1000000] [--repeat 3]`` (``make bench ARGS=...`` runs the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import django
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from psycopg import sql
+
+if TYPE_CHECKING:
+    from compat_views.testing.postgres import Server
+
+# Run as a file, Python puts bench/ (not the repository root) on sys.path; the bench
+# must measure this checkout's compat_views, not whatever else is installed.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+APP = "benchapp"
+TABLE = "benchapp_item"
+OLD_COLUMN = "title"
+NEW_COLUMN = "name"
+BEFORE, RENAME = "0001", "0002"
+# Each bench database is created fresh here, so its tables live in the default schema.
+BASE_SCHEMA = "public"
+NEW_COLOUR, LEGACY_COLOUR = "green", "blue"
+
+_FILL = f"""
+INSERT INTO {TABLE} (sku, {OLD_COLUMN}, price_cents, created_at)
+SELECT g, 'item number ' || g, g %% 10000, now() - g * interval '1 second'
+FROM pg_catalog.generate_series(1, %s) AS g
+"""
+_COLUMNS = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = %s AND table_name = %s
+"""
+_VIEW_EXISTS = """
+SELECT count(*) FROM information_schema.views WHERE table_schema = %s AND table_name = %s
+"""
+
+
+class BenchFailed(RuntimeError):
+    """The database is not in the state the bench expects, so any timing would be a lie."""
+
+
+@dataclass(frozen=True)
+class Result:
+    rows: int
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    def positive(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        return value
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows-small", type=positive, default=1_000)
+    parser.add_argument("--rows-large", type=positive, default=1_000_000)
+    parser.add_argument("--repeat", type=positive, default=3, help="timed renames per size")
+    return parser.parse_args(argv)
+
+
+def configure_django(server: Server) -> None:
+    """Settings in-process, so the bench needs no settings module of its own.
+
+    The colour sits in the DATABASES entry (the per-alias override the library reads):
+    this process is the new colour that runs ``migrate``.
+    """
+    entry = {**server.django_settings(server.dbname), "COMPAT_VIEWS_COLOUR": NEW_COLOUR}
+    settings.configure(
+        SECRET_KEY="compat-views-bench",
+        USE_TZ=True,
+        INSTALLED_APPS=["django.contrib.contenttypes", "compat_views", f"bench.{APP}"],
+        DATABASES={"default": entry},
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        COMPAT_VIEWS_COLOURS=(LEGACY_COLOUR, NEW_COLOUR),
+    )
+    django.setup()
+
+
+def admin(server: Server, statement: sql.Composable) -> None:
+    """Run on the maintenance database: CREATE/DROP DATABASE refuse transactions."""
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@contextmanager
+def fresh_database(server: Server, rows: int) -> Iterator[str]:
+    """A new database for one size, with Django's default alias pointing at it.
+
+    One database per size keeps the sizes from sharing caches, bloat or rollout state.
+    """
+    name = f"compat_bench_{os.getpid()}_{rows}"
+    admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = name
+    try:
+        yield name
+    finally:
+        connections["default"].close()
+        admin(server, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def query(statement: str, params: Sequence[object] | None = None) -> list[tuple]:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def columns(schema: str, table: str) -> set[str]:
+    return {name for (name,) in query(_COLUMNS, [schema, table])}
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise BenchFailed(message)
+
+
+def prepare(rows: int) -> None:
+    """Release 1 with ``rows`` rows, vacuumed and analysed like a settled production table."""
+    call_command("migrate", "compat_views", verbosity=0)
+    call_command("migrate", APP, BEFORE, verbosity=0)
+    started = time.perf_counter()
+    query(_FILL, [rows])
+    # Django connections autocommit outside atomic blocks, which VACUUM requires.
+    query(f"VACUUM ANALYZE {TABLE}")
+    (count,) = query(f"SELECT count(*) FROM {TABLE}")[0]
+    expect(count == rows, f"filled {count} rows into {TABLE}, expected {rows}")
+    print(f"  filled {rows} rows in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def check_renamed(rows: int, legacy_schema: str) -> None:
+    """The rename happened for the new colour, and the legacy colour still sees everything."""
+    base = columns(BASE_SCHEMA, TABLE)
+    expect(
+        NEW_COLUMN in base and OLD_COLUMN not in base,
+        f"after the rename {BASE_SCHEMA}.{TABLE} has columns {sorted(base)}: "
+        f"expected {NEW_COLUMN!r} and no {OLD_COLUMN!r}",
+    )
+    legacy = columns(legacy_schema, TABLE)
+    expect(
+        OLD_COLUMN in legacy and NEW_COLUMN not in legacy,
+        f"after the rename the legacy view {legacy_schema}.{TABLE} has columns "
+        f"{sorted(legacy)}: expected {OLD_COLUMN!r} and no {NEW_COLUMN!r}",
+    )
+    view = sql.Identifier(legacy_schema, TABLE).as_string()
+    (seen,) = query(f"SELECT count({sql.Identifier(OLD_COLUMN).as_string()}) FROM {view}")[0]
+    expect(seen == rows, f"the legacy view {view} shows {seen} {OLD_COLUMN} values, not {rows}")
+
+
+def check_restored(legacy_schema: str) -> None:
+    """Rollback put the old name back and removed the view, so the next run starts clean."""
+    base = columns(BASE_SCHEMA, TABLE)
+    expect(
+        OLD_COLUMN in base and NEW_COLUMN not in base,
+        f"after rollback {BASE_SCHEMA}.{TABLE} has columns {sorted(base)}: "
+        f"expected {OLD_COLUMN!r} back and no {NEW_COLUMN!r}",
+    )
+    (views,) = query(_VIEW_EXISTS, [legacy_schema, TABLE])[0]
+    expect(views == 0, f"after rollback the legacy view {legacy_schema}.{TABLE} still exists")
+
+
+def timed_rename() -> float:
+    """Seconds for ``migrate`` of the rename: the step a deployment actually waits for."""
+    connections["default"].ensure_connection()  # keep connecting out of the measurement
+    started = time.perf_counter()
+    call_command("migrate", APP, RENAME, verbosity=0)
+    return time.perf_counter() - started
+
+
+def measure(server: Server, rows: int, repeat: int) -> Result:
+    from compat_views import naming
+
+    legacy_schema = naming.legacy_schema(LEGACY_COLOUR)
+    print(f"{rows} rows:", flush=True)
+    seconds = []
+    with fresh_database(server, rows):
+        prepare(rows)
+        # Run 0 is a checked but unrecorded warm-up: one-off costs (first imports, the
+        # cold catalog caches of a new backend) would otherwise land on the first size.
+        for run in range(repeat + 1):
+            elapsed = timed_rename()
+            check_renamed(rows, legacy_schema)
+            # --force: this very process is a connected session of the new colour.
+            call_command("compat", "rollback", "--force", stdout=io.StringIO())
+            check_restored(legacy_schema)
+            print(f"  {f'run {run}' if run else 'warm-up'}: {elapsed:.4f} s", flush=True)
+            if run:
+                seconds.append(elapsed)
+    return Result(rows, seconds)
+
+
+def report(small: Result, large: Result) -> None:
+    ratio = large.median / small.median
+    print()
+    print(f"{'rows':>10}  {'median s':>10}  runs (s)")
+    for result in (small, large):
+        runs = " ".join(f"{value:.4f}" for value in result.seconds)
+        print(f"{result.rows:>10}  {result.median:>10.4f}  {runs}")
+    print(f"ratio {ratio:.2f} (target: about 1, i.e. cost independent of table size)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Imported here, after REPO_ROOT is on sys.path, so it is this checkout's library.
+    from compat_views.testing.postgres import throwaway_server
+
+    args = parse_args(argv)
+    started = time.perf_counter()
+    with throwaway_server() as server:
+        configure_django(server)
+        version = server.version_num
+        print(
+            f"RenameCompatColumn cost on PostgreSQL {version // 10000}.{version % 10000} "
+            f"({server.source} server), {args.repeat} runs per size",
+            flush=True,
+        )
+        try:
+            small = measure(server, args.rows_small, args.repeat)
+            large = measure(server, args.rows_large, args.repeat)
+        except BenchFailed as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            return 1
+    report(small, large)
+    print(f"total wall time {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
