@@ -144,9 +144,26 @@ def check_expression(connection, target: Target, expression: str, type_sql: str,
         ) from exc
 
 
+def lock(schema_editor, rollout: Rollout, tables: Iterable[TouchedTable]) -> None:
+    """Take each table's locks in the order legacy writers take them: view, then base table.
+
+    A legacy INSERT locks the view first and the base table second. DDL that took the
+    base table first and then wanted the view would wait on writers that wait on it,
+    until lock_timeout, on every retry. ``LOCK`` on a view also locks its base table.
+    """
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    for touched in sorted(tables, key=lambda t: t.pk):
+        view_exists = catalog.relation_exists(schema_editor.connection, legacy_schema,
+                                              touched.table)
+        target = (sql.ident(legacy_schema, touched.table) if view_exists
+                  else sql.ident(touched.schema, touched.table))
+        sql.execute(schema_editor, f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE")
+
+
 def apply(schema_editor, rollout: Rollout, touched: TouchedTable, origin: Origin, spec: dict,
           backfill_needed: bool = False) -> AppliedOperation:
     """Run an operation's expand DDL, record it, and rebuild the table's view and trigger."""
+    lock(schema_editor, rollout, [touched])
     sql.execute_all(schema_editor, ddl.expand(touched.schema, touched.table, spec))
     seq = (rollout.operations.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     operation = AppliedOperation.objects.using(schema_editor.connection.alias).create(
@@ -227,6 +244,7 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
             "later migrations first, or run `manage.py compat rollback` to undo them all."
         )
     touched = operation.touched
+    lock(schema_editor, rollout, [touched])
     sql.execute_all(schema_editor, ddl.undo(touched.schema, touched.table, operation.spec))
     operation.delete()
     if touched.operations.exists():
@@ -286,6 +304,7 @@ def complete(alias: str, force: bool = False) -> Rollout:
     connection = connections[alias]
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)
+        lock(editor, rollout, rollout.tables.all())
         operations = list(rollout.operations.order_by("seq").select_related("touched"))
         for index, operation in enumerate(operations):
             touched = operation.touched
@@ -307,6 +326,7 @@ def rollback(alias: str, force: bool = False) -> Rollout:
     connection = connections[alias]
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)
+        lock(editor, rollout, rollout.tables.all())
         operations = list(rollout.operations.order_by("-seq").select_related("touched"))
         migrations = {(o.app_label, o.migration) for o in operations if o.migration}
         for touched in rollout.tables.all():

@@ -1,0 +1,1 @@
+"""Release 1's bookshop: books with a ``title`` and an integer ``price_cents``."""

@@ -1,0 +1,5 @@
+"""Release 1's settings: the shared ones; this release changes nothing but its label."""
+
+from demo_project.common.settings import *  # noqa: F403
+
+RELEASE = "release 1"
