@@ -47,3 +47,15 @@ def compat(*args: str) -> None:
 
 def applied(app_label: str) -> list[str]:
     return [name for app, name in rows("SELECT app, name FROM django_migrations") if app == app_label]
+
+
+def apply_operations(operations, app_label: str, at: str, alias: str = "default") -> None:
+    """Apply operations one by one the way Migration.apply does, outside any migration file."""
+    connection = connections[alias]
+    state = MigrationExecutor(connection).loader.project_state((app_label, at), at_end=True)
+    for operation in operations:
+        new_state = state.clone()
+        operation.state_forwards(app_label, new_state)
+        with connection.schema_editor() as editor:
+            operation.database_forwards(app_label, editor, state, new_state)
+        state = new_state

@@ -5,7 +5,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections, models
-from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ModelState, ProjectState
 from django.test import override_settings
 
@@ -17,7 +16,7 @@ from compat_views.errors import (
     SessionsConnected,
 )
 from compat_views.operations import AddCompatColumn, RenameCompatColumn
-from tests.harness import compat, migrate, rows
+from tests.harness import apply_operations, compat, migrate, rows
 
 
 def snapshot() -> list:
@@ -41,14 +40,8 @@ def snapshot() -> list:
     )
 
 
-def run_operation(operation, app_label: str, at: str, alias: str = "default") -> None:
-    """Apply one operation the way Migration.apply does, in an atomic schema editor."""
-    connection = connections[alias]
-    state = MigrationExecutor(connection).loader.project_state((app_label, at), at_end=True)
-    new_state = state.clone()
-    operation.state_forwards(app_label, new_state)
-    with connection.schema_editor() as editor:
-        operation.database_forwards(app_label, editor, state, new_state)
+def run_operation(operation, app_label: str, at: str) -> None:
+    apply_operations([operation], app_label, at)
 
 
 @pytest.fixture
