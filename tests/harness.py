@@ -17,7 +17,6 @@ from compat_views import catalog
 
 def migrate(app_label: str, target: str) -> None:
     call_command("migrate", app_label, target, verbosity=0)
-    connections["legacy"].close()
 
 
 def model_at(app_label: str, migration: str, model_name: str):
