@@ -24,8 +24,9 @@ from .views import projection
 Progress = Callable[[str], None]
 
 
-def render_batch(schema: str, table: str, key: str, column: str, up: str, shape: TableShape,
-                 first: bool) -> str:
+def render_batch(
+    schema: str, table: str, key: str, column: str, up: str, shape: TableShape, first: bool
+) -> str:
     base, row = ident(schema, table), ident("_compat_row")
     after = "" if first else f"WHERE {ident(key)} > %s "
     return (
@@ -54,7 +55,9 @@ def stdout_progress(line: str) -> None:
     sys.stdout.flush()
 
 
-def run(alias: str, operation, shape: TableShape, progress: Progress | None = stdout_progress) -> int:
+def run(
+    alias: str, operation, shape: TableShape, progress: Progress | None = stdout_progress
+) -> int:
     """Fill ``operation``'s column batch by batch; return how many rows this call filled."""
     touched = operation.touched
     schema, table, key = touched.schema, touched.table, touched.key_column
@@ -79,12 +82,14 @@ def run(alias: str, operation, shape: TableShape, progress: Progress | None = st
             if seen < batch_size:
                 operation.backfill_status = "done"
             operation.backfill_rows += updated
-            operation.save(update_fields=["backfill_checkpoint", "backfill_status",
-                                          "backfill_rows"])
+            operation.save(
+                update_fields=["backfill_checkpoint", "backfill_status", "backfill_rows"]
+            )
         filled += updated
         now = time.monotonic()
-        if progress and (now - last_report > 2 or (operation.backfill_status == "done"
-                                                   and now - started > 2)):
+        if progress and (
+            now - last_report > 2 or (operation.backfill_status == "done" and now - started > 2)
+        ):
             last_report = now
             share = min(100, 100 * operation.backfill_rows // max(total, 1))
             progress(f"  backfill {label}: {operation.backfill_rows}/{total} rows ({share}%)")

@@ -19,7 +19,9 @@ def _alter(schema: str, table: str, action: str) -> str:
 
 def expand(schema: str, table: str, spec: Mapping) -> list[str]:
     if spec["kind"] == RENAME_COLUMN:
-        return [_alter(schema, table, f"RENAME COLUMN {ident(spec['old'])} TO {ident(spec['new'])}")]
+        return [
+            _alter(schema, table, f"RENAME COLUMN {ident(spec['old'])} TO {ident(spec['new'])}")
+        ]
     # With `up` the column starts NULL everywhere: the backfill fills exactly the NULLs.
     column = f"ADD COLUMN {ident(spec['column'])} {spec['type']}"
     if not spec.get("up"):
@@ -58,5 +60,7 @@ def finish(schema: str, table: str, spec: Mapping) -> list[str]:
 
 def undo(schema: str, table: str, spec: Mapping) -> list[str]:
     if spec["kind"] == RENAME_COLUMN:
-        return [_alter(schema, table, f"RENAME COLUMN {ident(spec['new'])} TO {ident(spec['old'])}")]
+        return [
+            _alter(schema, table, f"RENAME COLUMN {ident(spec['new'])} TO {ident(spec['old'])}")
+        ]
     return [_alter(schema, table, f"DROP COLUMN {ident(spec['column'])}")]

@@ -117,8 +117,7 @@ def target(connection, table: str) -> Target:
     return Target(schema, table, compose(names, []), key)
 
 
-def check_expression(connection, target: Target, expression: str, type_sql: str,
-                     what: str) -> None:
+def check_expression(connection, target: Target, expression: str, type_sql: str, what: str) -> None:
     """Plan ``expression`` over the legacy shape as an assignment to a ``type_sql`` column.
 
     EXPLAIN parses and resolves names and types without running anything; the
@@ -153,22 +152,38 @@ def lock(schema_editor, rollout: Rollout, tables: Iterable[TouchedTable]) -> Non
     """
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
     for touched in sorted(tables, key=lambda t: t.pk):
-        view_exists = catalog.relation_exists(schema_editor.connection, legacy_schema,
-                                              touched.table)
-        target = (sql.ident(legacy_schema, touched.table) if view_exists
-                  else sql.ident(touched.schema, touched.table))
+        view_exists = catalog.relation_exists(
+            schema_editor.connection, legacy_schema, touched.table
+        )
+        target = (
+            sql.ident(legacy_schema, touched.table)
+            if view_exists
+            else sql.ident(touched.schema, touched.table)
+        )
         sql.execute(schema_editor, f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE")
 
 
-def apply(schema_editor, rollout: Rollout, touched: TouchedTable, origin: Origin, spec: dict,
-          backfill_needed: bool = False) -> AppliedOperation:
+def apply(
+    schema_editor,
+    rollout: Rollout,
+    touched: TouchedTable,
+    origin: Origin,
+    spec: dict,
+    backfill_needed: bool = False,
+) -> AppliedOperation:
     """Run an operation's expand DDL, record it, and rebuild the table's view and trigger."""
     lock(schema_editor, rollout, [touched])
     sql.execute_all(schema_editor, ddl.expand(touched.schema, touched.table, spec))
     seq = (rollout.operations.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     operation = AppliedOperation.objects.using(schema_editor.connection.alias).create(
-        rollout=rollout, seq=seq, app_label=origin.app_label, migration=origin.migration,
-        position=origin.position, kind=spec["kind"], touched=touched, spec=spec,
+        rollout=rollout,
+        seq=seq,
+        app_label=origin.app_label,
+        migration=origin.migration,
+        position=origin.position,
+        kind=spec["kind"],
+        touched=touched,
+        spec=spec,
         backfill_status="pending" if backfill_needed else "",
     )
     rebuild(schema_editor, rollout, touched)
@@ -198,7 +213,13 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
     statements = views.render_schema(legacy_schema, {g for g, _ in grants})
     statements += views.render(
-        legacy_schema, touched.table, touched.schema, touched.table, shape, physical, grants,
+        legacy_schema,
+        touched.table,
+        touched.schema,
+        touched.table,
+        shape,
+        physical,
+        grants,
         security_invoker=catalog.server_version(connection) >= 150000,
     )
     if shape.syncs:
@@ -282,16 +303,13 @@ def check_sessions(alias: str, colour: str, action: str) -> None:
         )
 
 
-def run_backfills(alias: str, progress: backfill.Progress | None = backfill.stdout_progress
-                  ) -> int:
+def run_backfills(alias: str, progress: backfill.Progress | None = backfill.stdout_progress) -> int:
     """Finish every pending backfill of the pending rollout; resumable at any point."""
     rollout = pending(alias)
     if rollout is None:
         return 0
     filled = 0
-    for operation in rollout.operations.filter(backfill_status="pending").select_related(
-        "touched"
-    ):
+    for operation in rollout.operations.filter(backfill_status="pending").select_related("touched"):
         filled += backfill.run(alias, operation, shape_of(operation.touched), progress)
     return filled
 
@@ -308,7 +326,7 @@ def complete(alias: str, force: bool = False) -> Rollout:
         operations = list(rollout.operations.order_by("seq").select_related("touched"))
         for index, operation in enumerate(operations):
             touched = operation.touched
-            later = [o.spec for o in operations[index + 1:] if o.touched_id == touched.pk]
+            later = [o.spec for o in operations[index + 1 :] if o.touched_id == touched.pk]
             spec = dict(operation.spec)
             if "column" in spec:
                 spec["column"] = current_name(spec["column"], later)
@@ -319,10 +337,41 @@ def complete(alias: str, force: bool = False) -> Rollout:
     return rollout
 
 
+def check_plain_operations(alias: str, rollout: Rollout) -> None:
+    """Refuse to unrecord a migration whose plain operations this command cannot reverse.
+
+    ``compat rollback`` works from the rollout state alone (so the old release can run
+    it); a plain AddField next to a compat operation would stay applied yet unrecorded.
+    """
+    from django.db.migrations.loader import MigrationLoader
+
+    from .operations.base import CompatOperation
+
+    loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
+    names = sorted({(o.app_label, o.migration) for o in rollout.operations.all() if o.migration})
+    mixed = [
+        f"{app}.{name}"
+        for app, name in names
+        if (app, name) in loader.disk_migrations
+        and any(
+            not isinstance(op, CompatOperation)
+            for op in loader.disk_migrations[app, name].operations
+        )
+    ]
+    if mixed:
+        raise RolloutConflict(
+            f"Migration(s) {', '.join(mixed)} also contain plain operations, which `compat "
+            "rollback` cannot reverse. Run `manage.py migrate <app> <previous migration>` from "
+            "the new release instead (Django reverses the plain operations, compat_views the "
+            "compat ones), or pass --force to undo only the compat operations."
+        )
+
+
 def rollback(alias: str, force: bool = False) -> Rollout:
     rollout = _require_pending(alias)
     if not force:
         check_sessions(alias, rollout.new_colour, "rollback")
+        check_plain_operations(alias, rollout)
     connection = connections[alias]
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)

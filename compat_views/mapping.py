@@ -37,7 +37,9 @@ class TableShape:
 
 def _rename(shape: TableShape, spec: Mapping) -> None:
     old, new = spec["old"], spec["new"]
-    shape.mapping = {legacy: (new if phys == old else phys) for legacy, phys in shape.mapping.items()}
+    shape.mapping = {
+        legacy: (new if phys == old else phys) for legacy, phys in shape.mapping.items()
+    }
     shape.hidden = [new if col == old else col for col in shape.hidden]
     shape.syncs = [Sync(new if s.column == old else s.column, s.up) for s in shape.syncs]
 
@@ -58,7 +60,6 @@ def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> TableSha
     for spec in specs:
         _APPLY[spec["kind"]](shape, spec)
     return shape
-
 
 
 def current_name(column: str, later_specs: Iterable[Mapping]) -> str:

@@ -19,7 +19,9 @@ def report(alias: str) -> dict:
         "new_colour": rollout.new_colour,
         "legacy_schema": naming.legacy_schema(rollout.legacy_colour),
         "started_at": rollout.started_at.isoformat(),
-        "legacy_sessions": len(catalog.sessions(connection, lifecycle.colour_tag(rollout.legacy_colour))),
+        "legacy_sessions": len(
+            catalog.sessions(connection, lifecycle.colour_tag(rollout.legacy_colour))
+        ),
         "new_sessions": len(catalog.sessions(connection, lifecycle.colour_tag(rollout.new_colour))),
         "tables": [
             {"schema": t.schema, "table": t.table, "mapping": t.mapping, "key": t.key_column}
@@ -63,12 +65,23 @@ def render_text(data: dict) -> str:
         lines.append("Operations:")
         for op in rollout["operations"]:
             spec = op["spec"]
-            detail = (f"{spec['old']} -> {spec['new']}" if spec["kind"] == "rename_column"
-                      else spec.get("column", ""))
-            backfill = f", backfill {op['backfill']} ({op['backfill_rows']} rows)" if op["backfill"] else ""
-            lines.append(f"  {op['seq']}. {op['migration']}: {spec['kind']} {op['table']} {detail}{backfill}")
+            detail = (
+                f"{spec['old']} -> {spec['new']}"
+                if spec["kind"] == "rename_column"
+                else spec.get("column", "")
+            )
+            backfill = (
+                f", backfill {op['backfill']} ({op['backfill_rows']} rows)"
+                if op["backfill"]
+                else ""
+            )
+            lines.append(
+                f"  {op['seq']}. {op['migration']}: {spec['kind']} {op['table']} {detail}{backfill}"
+            )
         if any(op["backfill"] == "pending" for op in rollout["operations"]):
-            lines.append("Pending backfill: run `manage.py compat backfill` (complete runs it too).")
+            lines.append(
+                "Pending backfill: run `manage.py compat backfill` (complete runs it too)."
+            )
     leftovers = {k: v for k, v in data["leftovers"].items() if v}
     if leftovers and rollout is None:
         lines.append(f"Leftover compat objects with no pending rollout: {leftovers}")

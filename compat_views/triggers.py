@@ -36,9 +36,8 @@ def render_block(base_schema: str, table: str, legacy_schema: str, shape: TableS
     variables, steps = [], []
     for legacy in dict.fromkeys(c for s in shape.syncs for c in _referenced(shape, s.up)):
         physical = ident(shape.mapping[legacy])
-        variables.append(
-            f"{ident(legacy)} {ident(base_schema, table)}.{physical}%TYPE := _compat_new.{physical};"
-        )
+        column_type = f"{ident(base_schema, table)}.{physical}%TYPE"
+        variables.append(f"{ident(legacy)} {column_type} := _compat_new.{physical};")
     for sync in shape.syncs:
         changed = " OR ".join(
             f"_compat_new.{ident(shape.mapping[c])} IS DISTINCT FROM "
@@ -46,7 +45,9 @@ def render_block(base_schema: str, table: str, legacy_schema: str, shape: TableS
             for c in _referenced(shape, sync.up)
         )
         condition = f"_compat_insert OR ({changed})" if changed else "_compat_insert"
-        steps.append(f"IF {condition} THEN _compat_new.{ident(sync.column)} := ({sync.up}); END IF;")
+        steps.append(
+            f"IF {condition} THEN _compat_new.{ident(sync.column)} := ({sync.up}); END IF;"
+        )
     return (
         "DECLARE _compat_new ALIAS FOR NEW; _compat_old ALIAS FOR OLD; "
         "_compat_insert boolean := TG_OP = 'INSERT'; "
@@ -95,7 +96,9 @@ class SyncTrigger(pgtrigger.Trigger):
         )
 
 
-def render_install(base_schema: str, table: str, legacy_schema: str, shape: TableShape) -> list[str]:
+def render_install(
+    base_schema: str, table: str, legacy_schema: str, shape: TableShape
+) -> list[str]:
     block = render_block(base_schema, table, legacy_schema, shape)
     tag = f"$compat_{naming.digest(block, length=8)}$"
     function = ident(base_schema, naming.sync_function(base_schema, table))
@@ -115,7 +118,6 @@ def render_uninstall(base_schema: str, table: str, wrapper_schema: str | None) -
         f"DROP FUNCTION IF EXISTS {ident(base_schema, naming.sync_function(base_schema, table))}()",
     ]
     if wrapper_schema:
-        statements.append(
-            f"DROP FUNCTION IF EXISTS {ident(wrapper_schema, naming.sync_trigger(base_schema, table))}()"
-        )
+        wrapper = ident(wrapper_schema, naming.sync_trigger(base_schema, table))
+        statements.append(f"DROP FUNCTION IF EXISTS {wrapper}()")
     return statements

@@ -45,7 +45,9 @@ def compat(*args: str) -> None:
 
 
 def applied(app_label: str) -> list[str]:
-    return [name for app, name in rows("SELECT app, name FROM django_migrations") if app == app_label]
+    return [
+        name for app, name in rows("SELECT app, name FROM django_migrations") if app == app_label
+    ]
 
 
 def apply_operations(operations, app_label: str, at: str, alias: str = "default") -> None:

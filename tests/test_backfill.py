@@ -1,4 +1,4 @@
-"""The batched backfill: resumable from its checkpoint, visible in status, never in the migration."""
+"""The batched backfill: resumable from its checkpoint, visible in status."""
 
 import json
 
@@ -18,8 +18,11 @@ class Killed(Exception):
 
 def test_backfill_resumes_where_it_stopped(db, monkeypatch, capsys):
     migrate("shop", "0001")
-    rows("INSERT INTO shop_order (customer, amount_cents) "
-         "SELECT 'seed', g FROM generate_series(1, %s) g", [ROWS])
+    rows(
+        "INSERT INTO shop_order (customer, amount_cents) "
+        "SELECT 'seed', g FROM generate_series(1, %s) g",
+        [ROWS],
+    )
 
     def die(seconds):
         raise Killed
@@ -32,7 +35,9 @@ def test_backfill_resumes_where_it_stopped(db, monkeypatch, capsys):
 
     assert rows("SELECT count(*) FROM shop_order WHERE amount IS NULL") == [(ROWS - 1000,)]
     assert rows("SELECT app, name FROM django_migrations WHERE app = 'shop' ORDER BY name")[-1] == (
-        "shop", "0002_add_amount_status_note")
+        "shop",
+        "0002_add_amount_status_note",
+    )
     capsys.readouterr()
     call_command("compat", "status", "--json")
     status = json.loads(capsys.readouterr().out)
@@ -44,10 +49,13 @@ def test_backfill_resumes_where_it_stopped(db, monkeypatch, capsys):
     with override_settings(COMPAT_VIEWS_BACKFILL_BATCH_SIZE=1000):
         call_command("compat", "backfill")
     assert "Backfill done: 1500 rows filled." in capsys.readouterr().out
-    assert rows("SELECT count(*) FROM shop_order WHERE amount IS DISTINCT FROM amount_cents / 100.0"
-                ) == [(0,)]
-    assert rows("SELECT backfill_status, backfill_rows FROM compat_views_appliedoperation "
-                "WHERE spec->>'column' = 'amount'") == [("done", ROWS)]
+    assert rows(
+        "SELECT count(*) FROM shop_order WHERE amount IS DISTINCT FROM amount_cents / 100.0"
+    ) == [(0,)]
+    assert rows(
+        "SELECT backfill_status, backfill_rows FROM compat_views_appliedoperation "
+        "WHERE spec->>'column' = 'amount'"
+    ) == [("done", ROWS)]
 
 
 def test_backfill_keeps_what_the_new_colour_wrote(db):
@@ -57,8 +65,12 @@ def test_backfill_keeps_what_the_new_colour_wrote(db):
         migrate("shop", "0002")
     # The new colour writes a value that is not up(legacy); a second backfill pass keeps it.
     rows("UPDATE shop_order SET amount = 42 WHERE customer = 'a'")
-    rows("UPDATE compat_views_appliedoperation SET backfill_status = 'pending', "
-         "backfill_checkpoint = NULL WHERE spec->>'column' = 'amount'")
+    rows(
+        "UPDATE compat_views_appliedoperation SET backfill_status = 'pending', "
+        "backfill_checkpoint = NULL WHERE spec->>'column' = 'amount'"
+    )
     call_command("compat", "backfill", verbosity=0)
     assert rows("SELECT customer, amount FROM shop_order ORDER BY customer") == [
-        ("a", 42), ("b", 2)]
+        ("a", 42),
+        ("b", 2),
+    ]

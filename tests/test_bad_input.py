@@ -101,9 +101,12 @@ def test_up_needs_a_key(library):
     # A historical model whose table has neither a primary key nor a unique NOT NULL column.
     state = ProjectState()
     state.add_model(
-        ModelState("library", "Keyless", [("a", models.IntegerField(primary_key=True)),
-                                          ("b", models.IntegerField())],
-                   options={"db_table": "keyless"})
+        ModelState(
+            "library",
+            "Keyless",
+            [("a", models.IntegerField(primary_key=True)), ("b", models.IntegerField())],
+            options={"db_table": "keyless"},
+        )
     )
     new_state = state.clone()
     operation = AddCompatColumn("keyless", "c", models.IntegerField(null=True), up="b * 2")

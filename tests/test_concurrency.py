@@ -30,8 +30,10 @@ class Writer(threading.Thread):
 
     def statement(self, n: int) -> tuple[str, list]:
         if self.colour == "blue":
-            return ("INSERT INTO shop_order (customer, amount_cents) VALUES (%s, %s) RETURNING id",
-                    [self.name, n])
+            return (
+                "INSERT INTO shop_order (customer, amount_cents) VALUES (%s, %s) RETURNING id",
+                [self.name, n],
+            )
         return (
             "INSERT INTO shop_order (customer, amount_cents, amount, status, note) "
             "VALUES (%s, %s, %s / 100.0, 'new', NULL) RETURNING id",
@@ -40,7 +42,9 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         with psycopg.connect(
-            self.conninfo, autocommit=True, application_name=f"compat_{self.colour}:{self.name}",
+            self.conninfo,
+            autocommit=True,
+            application_name=f"compat_{self.colour}:{self.name}",
             options=f"-c search_path=compat_{self.colour},public",
         ) as conn:
             n = 0

@@ -23,10 +23,12 @@ def test_django_sessions_join_their_colour(db):
 def test_open_sessions_and_prepared_statements_switch_to_the_view(db, conninfo):
     migrate("library", "0001")
     query = "SELECT title FROM library_book WHERE isbn = %s"
-    with psycopg.connect(conninfo, autocommit=True,
-                         options="-c search_path=compat_blue,public") as blue:
-        blue.execute("INSERT INTO library_book (isbn, title, price_cents, stock) "
-                     "VALUES ('1', 'Dune', 0, 0)")
+    with psycopg.connect(
+        conninfo, autocommit=True, options="-c search_path=compat_blue,public"
+    ) as blue:
+        blue.execute(
+            "INSERT INTO library_book (isbn, title, price_cents, stock) VALUES ('1', 'Dune', 0, 0)"
+        )
         assert blue.execute(query, ["1"], prepare=True).fetchone() == ("Dune",)
         migrate("library", "0002")  # the column is renamed under the open session
         # `title` no longer exists on the base table: only the legacy view can answer this.

@@ -20,7 +20,10 @@ def test_legacy_orm_through_the_view(db):
     dune.save(using="legacy")
     assert New.get(pk=dune.pk).name == "Dune Messiah"
 
-    assert legacy.filter(pk=dune.pk).update(stock=F("stock") + 2, price_cents=F("price_cents") * 2) == 1
+    assert (
+        legacy.filter(pk=dune.pk).update(stock=F("stock") + 2, price_cents=F("price_cents") * 2)
+        == 1
+    )
     dune.refresh_from_db(using="legacy")
     assert (dune.stock, dune.price_cents) == (5, 2000)
 

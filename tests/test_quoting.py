@@ -43,7 +43,7 @@ def test_quoted_names_lifecycle(db, conninfo):
 
         compat("rollback")
         assert table_columns(plain) == ["id", "select", "MixedCase"]
-        assert blue.execute(f'SELECT count(*) FROM {TABLE}').fetchone()[0] == 3
+        assert blue.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 3
         assert applied("oddnames") == ["0001_initial"]
         assert leftovers() == {}
 

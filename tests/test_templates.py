@@ -28,7 +28,9 @@ def test_templates_apply_to_a_bookshop_table(db):
     legacy.create(isbn="1", title="Dune", price_cents=1999)
     operations = [op for path in TEMPLATES for op in load(path).operations]
     apply_operations(operations, "library", "0001_initial")
-    assert rows("SELECT name, price, on_sale FROM library_book") == [("Dune", Decimal("19.99"), False)]
+    assert rows("SELECT name, price, on_sale FROM library_book") == [
+        ("Dune", Decimal("19.99"), False)
+    ]
     legacy.create(isbn="2", title="Emma", price_cents=500)
     assert rows("SELECT price FROM library_book WHERE isbn = '2'") == [(Decimal("5.00"),)]
     compat("complete")
@@ -39,8 +41,12 @@ def test_templates_apply_to_a_bookshop_table(db):
     "operation",
     [
         RenameCompatColumn("book", "title", "name"),
-        AddCompatColumn("book", "price", models.DecimalField(max_digits=10, decimal_places=2),
-                        up="price_cents / 100.0"),
+        AddCompatColumn(
+            "book",
+            "price",
+            models.DecimalField(max_digits=10, decimal_places=2),
+            up="price_cents / 100.0",
+        ),
         AddCompatColumn("book", "note", models.TextField(null=True)),
         *[op for path in TEMPLATES for op in load(path).operations],
     ],
@@ -57,8 +63,9 @@ def test_operation_round_trips_through_the_migration_writer(operation):
 def comparable(operation) -> tuple:
     """deconstruct(), with fields (equal only to themselves) replaced by their own deconstruct."""
     name, args, kwargs = operation.deconstruct()
-    kwargs = {k: v.deconstruct()[1:] if isinstance(v, models.Field) else v
-              for k, v in kwargs.items()}
+    kwargs = {
+        k: v.deconstruct()[1:] if isinstance(v, models.Field) else v for k, v in kwargs.items()
+    }
     return name, args, kwargs
 
 

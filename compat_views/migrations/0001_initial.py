@@ -5,61 +5,101 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Rollout',
+            name="Rollout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('legacy_colour', models.CharField(max_length=41)),
-                ('new_colour', models.CharField(max_length=41)),
-                ('status', models.CharField(default='pending', max_length=16)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("legacy_colour", models.CharField(max_length=41)),
+                ("new_colour", models.CharField(max_length=41)),
+                ("status", models.CharField(default="pending", max_length=16)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(null=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('status',), name='compat_views_one_pending_rollout')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "pending")),
+                        fields=("status",),
+                        name="compat_views_one_pending_rollout",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TouchedTable',
+            name="TouchedTable",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('schema', models.CharField(max_length=63)),
-                ('table', models.CharField(max_length=63)),
-                ('legacy_columns', models.JSONField()),
-                ('key_column', models.CharField(blank=True, max_length=63)),
-                ('mapping', models.JSONField(default=dict)),
-                ('rollout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tables', to='compat_views.rollout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("schema", models.CharField(max_length=63)),
+                ("table", models.CharField(max_length=63)),
+                ("legacy_columns", models.JSONField()),
+                ("key_column", models.CharField(blank=True, max_length=63)),
+                ("mapping", models.JSONField(default=dict)),
+                (
+                    "rollout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tables",
+                        to="compat_views.rollout",
+                    ),
+                ),
             ],
             options={
-                'unique_together': {('rollout', 'schema', 'table')},
+                "unique_together": {("rollout", "schema", "table")},
             },
         ),
         migrations.CreateModel(
-            name='AppliedOperation',
+            name="AppliedOperation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('app_label', models.CharField(max_length=100)),
-                ('migration', models.CharField(blank=True, max_length=255)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('kind', models.CharField(max_length=32)),
-                ('spec', models.JSONField()),
-                ('backfill_status', models.CharField(blank=True, max_length=16)),
-                ('backfill_checkpoint', models.JSONField(null=True)),
-                ('backfill_rows', models.BigIntegerField(default=0)),
-                ('rollout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='operations', to='compat_views.rollout')),
-                ('touched', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='operations', to='compat_views.touchedtable')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField()),
+                ("app_label", models.CharField(max_length=100)),
+                ("migration", models.CharField(blank=True, max_length=255)),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("kind", models.CharField(max_length=32)),
+                ("spec", models.JSONField()),
+                ("backfill_status", models.CharField(blank=True, max_length=16)),
+                ("backfill_checkpoint", models.JSONField(null=True)),
+                ("backfill_rows", models.BigIntegerField(default=0)),
+                (
+                    "rollout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="operations",
+                        to="compat_views.rollout",
+                    ),
+                ),
+                (
+                    "touched",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="operations",
+                        to="compat_views.touchedtable",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['seq'],
-                'unique_together': {('rollout', 'seq')},
+                "ordering": ["seq"],
+                "unique_together": {("rollout", "seq")},
             },
         ),
     ]

@@ -128,6 +128,4 @@ class CompatOperation(Operation):
             return
         rollout = lifecycle.begin(schema_editor)
         touched = lifecycle.touch(schema_editor, rollout, table)
-        lifecycle.apply(
-            schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill
-        )
+        lifecycle.apply(schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill)

@@ -25,8 +25,11 @@ class RenameCompatColumn(CompatOperation):
         self.new_name = new_name
 
     def deconstruct(self):
-        kwargs = {"model_name": self.model_name, "old_name": self.old_name,
-                  "new_name": self.new_name}
+        kwargs = {
+            "model_name": self.model_name,
+            "old_name": self.old_name,
+            "new_name": self.new_name,
+        }
         return self.__class__.__name__, [], kwargs
 
     def plain(self) -> RenameField:
@@ -37,8 +40,10 @@ class RenameCompatColumn(CompatOperation):
         self.require_field(app_label, state, self.old_name)
 
     def describe(self) -> str:
-        return (f"Rename field {self.old_name} on {self.model_name} to {self.new_name}, "
-                "keeping the old name for the legacy colour")
+        return (
+            f"Rename field {self.old_name} on {self.model_name} to {self.new_name}, "
+            "keeping the old name for the legacy colour"
+        )
 
     @property
     def migration_name_fragment(self) -> str:
@@ -65,8 +70,9 @@ class AddCompatColumn(CompatOperation):
     ``up`` in batches after the migration commits.
     """
 
-    def __init__(self, model_name: str, name: str, field: models.Field, up: str | None = None
-                 ) -> None:
+    def __init__(
+        self, model_name: str, name: str, field: models.Field, up: str | None = None
+    ) -> None:
         self.model_name = model_name
         self.name = name
         self.field = field
@@ -145,7 +151,12 @@ class AddCompatColumn(CompatOperation):
                 )
             lifecycle.check_expression(connection, target, self.up, type_sql, what)
         spec = {
-            "kind": ADD_COLUMN, "column": column, "type": type_sql, "not_null": not field.null,
-            "default": default, "db_default": is_db_default, "up": self.up,
+            "kind": ADD_COLUMN,
+            "column": column,
+            "type": type_sql,
+            "not_null": not field.null,
+            "default": default,
+            "db_default": is_db_default,
+            "up": self.up,
         }
         self.run(app_label, schema_editor, table, spec, backfill=bool(self.up))

@@ -18,13 +18,20 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
         sub = parser.add_subparsers(dest="action", required=True)
         show = sub.add_parser("status", help="Show the pending rollout.")
-        show.add_argument("--json", dest="as_json", action="store_true", help="Machine-readable output.")
+        show.add_argument(
+            "--json", dest="as_json", action="store_true", help="Machine-readable output."
+        )
         sub.add_parser("backfill", help="Resume pending backfills of the rollout.")
-        for name, text in (("complete", "Remove the legacy shape."),
-                           ("rollback", "Remove the new shape; keep every row.")):
+        for name, text in (
+            ("complete", "Remove the legacy shape."),
+            ("rollback", "Remove the new shape; keep every row."),
+        ):
             action = sub.add_parser(name, help=text)
-            action.add_argument("--force", action="store_true",
-                                help="Proceed even while sessions of the other colour are connected.")
+            action.add_argument(
+                "--force",
+                action="store_true",
+                help="Proceed even while sessions of the other colour are connected.",
+            )
 
     def handle(self, *args, action, database, **options):
         try:
@@ -43,7 +50,9 @@ class Command(BaseCommand):
 
     def do_complete(self, database, force=False, **options):
         rollout = lifecycle.complete(database, force=force)
-        self.stdout.write(f"Rollout {rollout.pk} completed: the {rollout.legacy_colour} shape is gone.")
+        self.stdout.write(
+            f"Rollout {rollout.pk} completed: the {rollout.legacy_colour} shape is gone."
+        )
 
     def do_rollback(self, database, force=False, **options):
         rollout = lifecycle.rollback(database, force=force)
@@ -51,4 +60,3 @@ class Command(BaseCommand):
             f"Rollout {rollout.pk} rolled back: the {rollout.legacy_colour} shape is restored and "
             "its migrations are unrecorded."
         )
-

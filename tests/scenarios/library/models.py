@@ -8,3 +8,5 @@ class Book(models.Model):
     name = models.CharField(max_length=200)
     price_cents = models.IntegerField(default=0)
     stock = models.IntegerField(default=0)
+    subtitle = models.CharField(max_length=100, null=True)
+    pages = models.IntegerField(null=True)

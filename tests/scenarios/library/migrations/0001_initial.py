@@ -8,8 +8,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Book",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False,
-                                           verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("isbn", models.CharField(max_length=20, unique=True)),
                 ("title", models.CharField(max_length=200)),
                 ("price_cents", models.IntegerField(default=0)),

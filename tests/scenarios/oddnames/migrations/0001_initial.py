@@ -22,8 +22,15 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name="OddBook",
                     fields=[
-                        ("id", models.BigAutoField(auto_created=True, primary_key=True,
-                                                   serialize=False, verbose_name="ID")),
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True,
+                                primary_key=True,
+                                serialize=False,
+                                verbose_name="ID",
+                            ),
+                        ),
                         ("select", models.IntegerField(db_column="select")),
                         ("MixedCase", models.CharField(max_length=50)),
                     ],
