@@ -40,7 +40,7 @@ class Deployment:
 
     def environment(self) -> dict[str, str]:
         """The caller's environment with the slot's settings forced, never inherited."""
-        python_path = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        python_path = filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
         return {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -52,11 +52,10 @@ class Deployment:
 
     def manage(self, *args: str, stdin: str | None = None, echo: bool = True) -> str:
         """Run ``manage.py *args``; return its stdout, or raise with everything it printed."""
-        command = [sys.executable, "manage.py", *args]
         if echo:
             print(f"  $ [{self.label}] manage.py {' '.join(args)}", flush=True)
         done = subprocess.run(
-            command,
+            [sys.executable, "manage.py", *args],
             cwd=self.directory,
             env=self.environment(),
             input=stdin,

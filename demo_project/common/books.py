@@ -20,17 +20,13 @@ def book_model() -> type[models.Model]:
     return apps.get_model("bookshop", "Book")
 
 
-def field_names() -> list[str]:
+def fields() -> list[models.Field]:
     """The fields a client reads and writes: every column of the release's model but the key."""
-    return [f.name for f in book_model()._meta.concrete_fields if not f.primary_key]
+    return [f for f in book_model()._meta.concrete_fields if not f.primary_key]
 
 
-def as_json(book: models.Model) -> dict[str, Any]:
-    meta = book._meta
-    return {
-        "id": book.pk,
-        **{name: meta.get_field(name).value_from_object(book) for name in field_names()},
-    }
+def as_json(book: models.Model, fields: list[models.Field]) -> dict[str, Any]:
+    return {"id": book.pk, **{f.name: f.value_from_object(book) for f in fields}}
 
 
 def source_relation() -> str:
@@ -52,15 +48,15 @@ def source_relation() -> str:
 
 def snapshot(limit: int | None = None) -> dict[str, Any]:
     """Who is serving and what it reads: all books by id, or only the newest ``limit``."""
-    query = book_model().objects.order_by("-pk")
+    query, shown = book_model().objects.order_by("-pk"), fields()
     books = list(query[:limit] if limit is not None else query)
     return {
         "release": settings.RELEASE,
         "colour": settings.COMPAT_VIEWS_COLOUR,
         "relation": source_relation(),
-        "fields": ["id", *field_names()],
+        "fields": ["id", *(f.name for f in shown)],
         "count": query.count() if limit is not None else len(books),
-        "books": [as_json(book) for book in reversed(books)],
+        "books": [as_json(book, shown) for book in reversed(books)],
     }
 
 
@@ -70,7 +66,8 @@ def create(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     Keys the release does not know are an error rather than ignored, so a client speaking
     the other release's shape (``name`` to release 1) fails loudly.
     """
-    model, known = book_model(), set(field_names())
+    model, writable = book_model(), fields()
+    known = {f.name for f in writable}
     created = []
     with transaction.atomic():
         for item in items:
@@ -82,5 +79,5 @@ def create(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             book = model(**item)
             book.full_clean()
             book.save()
-            created.append(as_json(book))
+            created.append(as_json(book, writable))
     return created
