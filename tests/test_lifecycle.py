@@ -162,3 +162,15 @@ def test_mixed_migration_rolls_back_through_migrate(db):
         "subtitle",
         "pages",
     ]
+
+
+def test_plain_migrations_setting_skips_the_rollout(db, settings):
+    """For test and fresh development databases, where no old release serves traffic."""
+    settings.COMPAT_VIEWS_PLAIN_MIGRATIONS = True
+    migrate("library", "0002")
+    migrate("shop", "0002")
+    assert columns("library_book")[2] == "name"
+    assert columns("shop_order") == ORDER_COLUMNS + ["amount", "status", "note"]
+    assert leftovers() == {} and Rollout.objects.count() == 0
+    migrate("library", "0001")
+    assert columns("library_book") == BOOK_COLUMNS
