@@ -6,34 +6,37 @@ Only rows whose new column is still NULL are filled: rows the legacy colour wrot
 since expand were filled by the sync trigger, and rows the new colour wrote keep
 what it wrote. ``up`` is evaluated per row inside the UPDATE, on the row version
 being updated, so a concurrent write is never overwritten with a stale value.
+
+Each batch runs as a legacy writer (the legacy schema first in its search_path,
+for that transaction only): the sync trigger then takes its ``up`` path, which
+only ever writes new columns, so the backfill can never rewrite a legacy value
+through a ``down`` expression.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 
 from django.db import connections, transaction
 
 from . import conf
-from .mapping import TableShape
+from .mapping import Plan, Sync
 from .sql import ident
 from .views import projection
 
-Progress = Callable[[str], None]
-
 
 def render_batch(
-    schema: str, table: str, key: str, column: str, up: str, shape: TableShape, first: bool
+    schema: str, table: str, key: str, column: str, plan: Plan, sync: Sync, first: bool
 ) -> str:
     base, row = ident(schema, table), ident("_compat_row")
+    scope = projection(plan.columns(sync.scope), "_compat_row")
     after = "" if first else f"WHERE {ident(key)} > %s "
     return (
         f"WITH _compat_batch AS (SELECT {ident(key)} AS k FROM {base} {after}"
         f"ORDER BY {ident(key)} LIMIT %s), "
         f"_compat_done AS (UPDATE {base} AS {row} SET {ident(column)} = "
-        f"(SELECT ({up}) FROM (SELECT {projection(shape, '_compat_row')}) AS _compat_legacy) "
+        f"(SELECT ({sync.expression}) FROM (SELECT {scope}) AS _compat_legacy) "
         f"FROM _compat_batch WHERE {row}.{ident(key)} = _compat_batch.k "
         f"AND {row}.{ident(column)} IS NULL RETURNING 1) "
         "SELECT (SELECT max(k) FROM _compat_batch), (SELECT count(*) FROM _compat_batch), "
@@ -41,7 +44,7 @@ def render_batch(
     )
 
 
-def _estimate(cursor, schema: str, table: str) -> int:
+def _count(cursor, schema: str, table: str) -> int:
     cursor.execute(f"SELECT count(*) FROM {ident(schema, table)}")
     return cursor.fetchone()[0]
 
@@ -50,33 +53,72 @@ def _checkpoint(value):
     return value if isinstance(value, (int, str)) else str(value)
 
 
-def stdout_progress(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+class Progress:
+    """A progress bar on a terminal, a plain line every few seconds anywhere else."""
+
+    EVERY = 2.0
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        # Django's OutputWrapper ends every write with a newline unless told otherwise.
+        self.write = (
+            (lambda text: self.stream.write(text, ending=""))
+            if hasattr(self.stream, "ending")
+            else self.stream.write
+        )
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, label: str, done: int, total: int, finished: bool) -> None:
+        now = time.monotonic()
+        if not (
+            self.tty
+            or now - self.last >= self.EVERY
+            or (finished and now - self.started > self.EVERY)
+        ):
+            return
+        self.last = now
+        share = min(1.0, done / max(total, 1))
+        rate = done / max(now - self.started, 1e-9)
+        text = f"backfill {label}: {done}/{total} rows ({share:.0%}, {rate:,.0f} rows/s)"
+        if self.tty:
+            bar = "#" * int(share * 30)
+            end = "\n" if finished else ""
+            self.write(f"\r  [{bar:<30}] {text}{end}")
+        else:
+            self.write(f"  {text}\n")
+        self.stream.flush()
 
 
 def run(
-    alias: str, operation, shape: TableShape, progress: Progress | None = stdout_progress
+    alias: str,
+    operation,
+    plan: Plan,
+    sync: Sync,
+    legacy_schema: str,
+    progress: Progress | None = None,
 ) -> int:
     """Fill ``operation``'s column batch by batch; return how many rows this call filled."""
     touched = operation.touched
     schema, table, key = touched.schema, touched.table, touched.key_column
-    column, up = operation.spec["column"], operation.spec["up"]
+    column = plan.physical[sync.target]
     connection = connections[alias]
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
     with connection.cursor() as cursor:
-        total = _estimate(cursor, schema, table)
-    started = last_report = time.monotonic()
-    filled = 0
-    label = f"{table}.{column}"
+        total = _count(cursor, schema, table)
+    filled = scanned = 0
     while operation.backfill_status == "pending":
         first = operation.backfill_checkpoint is None
-        statement = render_batch(schema, table, key, column, up, shape, first)
+        statement = render_batch(schema, table, key, column, plan, sync, first)
         params = [batch_size] if first else [operation.backfill_checkpoint, batch_size]
-        with transaction.atomic(using=alias):
-            with connection.cursor() as cursor:
-                cursor.execute(statement, params)
-                last, seen, updated = cursor.fetchone()
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_catalog.set_config('search_path', "
+                "%s || ', ' || pg_catalog.current_setting('search_path'), true)",
+                [ident(legacy_schema)],
+            )
+            cursor.execute(statement, params)
+            last, seen, updated = cursor.fetchone()
             if seen:
                 operation.backfill_checkpoint = _checkpoint(last)
             if seen < batch_size:
@@ -86,13 +128,9 @@ def run(
                 update_fields=["backfill_checkpoint", "backfill_status", "backfill_rows"]
             )
         filled += updated
-        now = time.monotonic()
-        if progress and (
-            now - last_report > 2 or (operation.backfill_status == "done" and now - started > 2)
-        ):
-            last_report = now
-            share = min(100, 100 * operation.backfill_rows // max(total, 1))
-            progress(f"  backfill {label}: {operation.backfill_rows}/{total} rows ({share}%)")
+        scanned += seen
+        if progress:
+            progress(f"{table}.{column}", scanned, total, operation.backfill_status == "done")
         if pause and operation.backfill_status == "pending":
             time.sleep(pause)
     return filled

@@ -2,13 +2,16 @@
 
 Rendered from the operation's stored spec alone, so ``compat rollback`` works from
 the database state even when run from a release that lacks the migration files.
+``finish`` is told the physical names the operation's columns have now (later
+renames may have moved them); ``undo`` runs newest first, when every later
+operation is already undone, so the spec's own names are the current ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .mapping import ADD_COLUMN, RENAME_COLUMN
+from .mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
 from .naming import OBJECT_PREFIX, digest
 from .sql import ident
 
@@ -17,41 +20,87 @@ def _alter(schema: str, table: str, action: str) -> str:
     return f"ALTER TABLE {ident(schema, table)} {action}"
 
 
-def expand(schema: str, table: str, spec: Mapping) -> list[str]:
-    if spec["kind"] == RENAME_COLUMN:
-        return [
-            _alter(schema, table, f"RENAME COLUMN {ident(spec['old'])} TO {ident(spec['new'])}")
-        ]
-    # With `up` the column starts NULL everywhere: the backfill fills exactly the NULLs.
-    column = f"ADD COLUMN {ident(spec['column'])} {spec['type']}"
+def _rename(schema: str, table: str, old: str, new: str) -> str:
+    return _alter(schema, table, f"RENAME COLUMN {ident(old)} TO {ident(new)}")
+
+
+def _add_column(schema: str, table: str, column: str, spec: Mapping) -> str:
+    """With `up` the column starts NULL everywhere: the backfill fills exactly the NULLs."""
+    action = f"ADD COLUMN {ident(column)} {spec['type']}"
     if not spec.get("up"):
         if spec.get("default") is not None:
-            column += f" DEFAULT {spec['default']}"
+            action += f" DEFAULT {spec['default']}"
         if spec["not_null"]:
-            column += " NOT NULL"
-    return [_alter(schema, table, column)]
+            action += " NOT NULL"
+    return _alter(schema, table, action)
 
 
-def finish(schema: str, table: str, spec: Mapping) -> list[str]:
-    """Work left for ``complete``: what the legacy colour needed until now."""
-    if spec["kind"] != ADD_COLUMN:
+def expand(schema: str, table: str, spec: Mapping) -> list[str]:
+    kind = spec["kind"]
+    if kind == RENAME_COLUMN:
+        return [_rename(schema, table, spec["old"], spec["new"])]
+    if kind == ADD_COLUMN:
+        return [_add_column(schema, table, spec["column"], spec)]
+    if kind == ALTER_COLUMN:
+        return [
+            _rename(schema, table, spec["column"], spec["aside"]),
+            _add_column(schema, table, spec["new_column"], spec),
+        ]
+    statements = [_rename(schema, table, spec["column"], spec["aside"])]
+    if spec.get("fill_default") is not None:
+        column = ident(spec["aside"])
+        statements.append(
+            _alter(schema, table, f"ALTER COLUMN {column} SET DEFAULT {spec['fill_default']}")
+        )
+    return statements
+
+
+def not_null_check(schema: str, table: str, column: str) -> str:
+    return f"{OBJECT_PREFIX}nn_{digest(schema, table, column)}"
+
+
+def prepare(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> list[str]:
+    """Constraint work ``complete`` does first, each statement its own short transaction.
+
+    ``ADD CONSTRAINT … NOT VALID`` takes a brief lock; ``VALIDATE`` scans the table
+    under a lock that lets writes through. The validated CHECK then lets ``SET NOT
+    NULL`` (in ``finish``) skip its own scan under an exclusive lock.
+    """
+    if spec["kind"] not in (ADD_COLUMN, ALTER_COLUMN) or not spec.get("up"):
         return []
-    column = ident(spec["column"])
+    if not spec["not_null"]:
+        return []
+    column = names["column"]
+    check = ident(not_null_check(schema, table, column))
+    return [
+        f"ALTER TABLE {ident(schema, table)} DROP CONSTRAINT IF EXISTS {check}",
+        _alter(
+            schema, table, f"ADD CONSTRAINT {check} CHECK ({ident(column)} IS NOT NULL) NOT VALID"
+        ),
+        _alter(schema, table, f"VALIDATE CONSTRAINT {check}"),
+    ]
+
+
+def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> list[str]:
+    """What ``complete`` runs in its final transaction: drop what only the legacy
+    colour needed, and leave the columns as a plain Django migration would."""
+    kind = spec["kind"]
+    if kind == RENAME_COLUMN:
+        return []
+    if kind == REMOVE_COLUMN:
+        return [_alter(schema, table, f"DROP COLUMN {ident(names['aside'])}")]
+    column = ident(names["column"])
     statements = []
-    if spec.get("default") is not None:
-        if spec.get("up") and spec.get("db_default"):
-            statements.append(
-                _alter(schema, table, f"ALTER COLUMN {column} SET DEFAULT {spec['default']}")
-            )
-        elif not spec.get("up") and not spec.get("db_default"):
-            statements.append(_alter(schema, table, f"ALTER COLUMN {column} DROP DEFAULT"))
+    if kind == ALTER_COLUMN:
+        statements.append(_alter(schema, table, f"DROP COLUMN {ident(names['aside'])}"))
+    default = spec.get("default")
+    if default is not None and spec.get("db_default") and spec.get("up"):
+        statements.append(_alter(schema, table, f"ALTER COLUMN {column} SET DEFAULT {default}"))
+    elif default is not None and not spec.get("db_default") and not spec.get("up"):
+        statements.append(_alter(schema, table, f"ALTER COLUMN {column} DROP DEFAULT"))
     if spec.get("up") and spec["not_null"]:
-        # SET NOT NULL on its own scans the table under an exclusive lock; a validated
-        # CHECK lets Postgres skip that scan and VALIDATE holds a weaker lock.
-        check = ident(f"{OBJECT_PREFIX}nn_{digest(schema, table, spec['column'])}")
+        check = ident(not_null_check(schema, table, names["column"]))
         statements += [
-            _alter(schema, table, f"ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID"),
-            _alter(schema, table, f"VALIDATE CONSTRAINT {check}"),
             _alter(schema, table, f"ALTER COLUMN {column} SET NOT NULL"),
             _alter(schema, table, f"DROP CONSTRAINT {check}"),
         ]
@@ -59,8 +108,19 @@ def finish(schema: str, table: str, spec: Mapping) -> list[str]:
 
 
 def undo(schema: str, table: str, spec: Mapping) -> list[str]:
-    if spec["kind"] == RENAME_COLUMN:
+    kind = spec["kind"]
+    if kind == RENAME_COLUMN:
+        return [_rename(schema, table, spec["new"], spec["old"])]
+    if kind == ADD_COLUMN:
+        return [_alter(schema, table, f"DROP COLUMN {ident(spec['column'])}")]
+    if kind == ALTER_COLUMN:
         return [
-            _alter(schema, table, f"RENAME COLUMN {ident(spec['new'])} TO {ident(spec['old'])}")
+            _alter(schema, table, f"DROP COLUMN {ident(spec['new_column'])}"),
+            _rename(schema, table, spec["aside"], spec["column"]),
         ]
-    return [_alter(schema, table, f"DROP COLUMN {ident(spec['column'])}")]
+    statements = []
+    if spec.get("fill_default") is not None:
+        restore = spec.get("original_default")
+        action = f"SET DEFAULT {restore}" if restore is not None else "DROP DEFAULT"
+        statements.append(_alter(schema, table, f"ALTER COLUMN {ident(spec['aside'])} {action}"))
+    return [*statements, _rename(schema, table, spec["aside"], spec["column"])]

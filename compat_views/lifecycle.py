@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import backfill, catalog, conf, ddl, naming, sql, triggers, views
 from .errors import InvalidOperation, RolloutConflict, SessionsConnected
-from .mapping import TableShape, compose, current_name
+from .mapping import Plan, compose
 from .models import AppliedOperation, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
@@ -80,9 +80,13 @@ def touch(schema_editor, rollout: Rollout, table: str) -> TouchedTable:
     return touched
 
 
-def shape_of(touched: TouchedTable, extra: Iterable[dict] = ()) -> TableShape:
-    specs = [op.spec for op in touched.operations.order_by("seq")]
-    return compose(touched.legacy_columns, [*specs, *extra])
+def plan_of(touched: TouchedTable) -> Plan:
+    return compose(touched.legacy_columns, [op.spec for op in touched.operations.order_by("seq")])
+
+
+def index_in_plan(operation: AppliedOperation) -> int:
+    """The operation's position among its table's operations: its index in ``plan_of``."""
+    return operation.touched.operations.filter(seq__lt=operation.seq).count()
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,16 @@ class Target:
 
     schema: str
     table: str
-    shape: TableShape
+    plan: Plan
     key_column: str
+
+    def scope(self, extra: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """(name, SQL) pairs of the new shape as it is now, plus columns about to exist."""
+        pairs = [
+            (name, sql.ident("_compat_t", column))
+            for name, column in self.plan.columns(self.plan.current)
+        ]
+        return [*pairs, *(extra or {}).items()]
 
 
 def target(connection, table: str) -> Target:
@@ -111,23 +123,38 @@ def target(connection, table: str) -> Target:
     rollout = pending(connection.alias) if has_state else None
     touched = rollout and rollout.tables.filter(schema=schema, table=table).first()
     if touched:
-        return Target(schema, table, shape_of(touched), touched.key_column)
+        return Target(schema, table, plan_of(touched), touched.key_column)
     names = [c.name for c in catalog.columns(connection, schema, table)]
     key = catalog.key_column(connection, schema, table) or ""
     return Target(schema, table, compose(names, []), key)
 
 
-def check_expression(connection, target: Target, expression: str, type_sql: str, what: str) -> None:
-    """Plan ``expression`` over the legacy shape as an assignment to a ``type_sql`` column.
+def require_key(target: Target, what: str) -> None:
+    if not target.key_column:
+        raise InvalidOperation(
+            f"{what}: the backfill walks the table by its primary key or a unique NOT NULL "
+            f"column, and {target.table!r} has neither. Add one first; nothing was changed."
+        )
+
+
+def check_expression(
+    connection,
+    target: Target,
+    expression: str,
+    scope: list[tuple[str, str]],
+    type_sql: str,
+    what: str,
+) -> None:
+    """Plan ``expression`` over ``scope`` as an assignment to a ``type_sql`` column.
 
     EXPLAIN parses and resolves names and types without running anything; the
     scratch temporary table gives the exact assignment-cast rules of an UPDATE, and
     the savepoint is rolled back so nothing stays behind.
     """
+    columns = ", ".join(f"{select} AS {sql.ident(name)}" for name, select in scope)
     statement = (
         f"EXPLAIN INSERT INTO pg_temp._compat_check SELECT ({expression}) FROM (SELECT "
-        f"{views.projection(target.shape, '_compat_t')} FROM "
-        f"{sql.ident(target.schema, target.table)} AS _compat_t) AS _compat_legacy"
+        f"{columns} FROM {sql.ident(target.schema, target.table)} AS _compat_t) AS _compat_scope"
     )
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
@@ -137,8 +164,8 @@ def check_expression(connection, target: Target, expression: str, type_sql: str,
     except Exception as exc:  # any database error means the expression is unusable
         detail = str(getattr(exc, "__cause__", None) or exc).strip().splitlines()[0]
         raise InvalidOperation(
-            f"{what}: the expression {expression!r} does not work over the legacy columns "
-            f"{target.shape.legacy_columns} of {target.table!r}: {detail}. Fix the expression; "
+            f"{what}: the expression {expression!r} does not work over the columns "
+            f"{[name for name, _ in scope]} of {target.table!r}: {detail}. Fix the expression; "
             "nothing was changed."
         ) from exc
 
@@ -193,21 +220,24 @@ def apply(
     return operation
 
 
-def _wrapper_schema(connection, touched: TouchedTable) -> str | None:
+def _wrapper_schema(connection, touched: TouchedTable) -> str:
+    """Where pgtrigger's wrapper functions went: the first schema of the installing
+    session's search_path (they are created unqualified), which we look up by name."""
+    names = [naming.sync_trigger(touched.schema, touched.table, e) for e in triggers.EVENTS]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
-            "ON n.oid = p.pronamespace WHERE p.proname = %s",
-            [naming.sync_trigger(touched.schema, touched.table)],
+            "ON n.oid = p.pronamespace WHERE p.proname = ANY(%s) LIMIT 1",
+            [names],
         )
         row = cursor.fetchone()
-    return row[0] if row else None
+    return row[0] if row else touched.schema
 
 
 def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
     """Regenerate one table's legacy view and sync trigger from its composed mapping."""
     connection = schema_editor.connection
-    shape = shape_of(touched)
+    plan = plan_of(touched)
     physical = {c.name: c for c in catalog.columns(connection, touched.schema, touched.table)}
     grants = catalog.grants(connection, touched.schema, touched.table)
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
@@ -217,19 +247,20 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
         touched.table,
         touched.schema,
         touched.table,
-        shape,
+        plan,
         physical,
         grants,
         security_invoker=catalog.server_version(connection) >= 150000,
     )
-    if shape.syncs:
-        statements += triggers.render_install(touched.schema, touched.table, legacy_schema, shape)
-    else:
-        statements += triggers.render_uninstall(
-            touched.schema, touched.table, _wrapper_schema(connection, touched)
+    wrappers = _wrapper_schema(connection, touched)
+    if plan.ups or plan.downs:
+        statements += triggers.render_install(
+            touched.schema, touched.table, legacy_schema, plan, wrappers
         )
+    else:
+        statements += triggers.render_uninstall(touched.schema, touched.table, wrappers)
     sql.execute_all(schema_editor, statements)
-    touched.mapping = shape.mapping
+    touched.mapping = plan.mapping
     touched.save(update_fields=["mapping"])
 
 
@@ -303,14 +334,20 @@ def check_sessions(alias: str, colour: str, action: str) -> None:
         )
 
 
-def run_backfills(alias: str, progress: backfill.Progress | None = backfill.stdout_progress) -> int:
-    """Finish every pending backfill of the pending rollout; resumable at any point."""
+def run_backfills(alias: str, stream=None) -> int:
+    """Finish every pending backfill of the pending rollout, oldest first; resumable."""
     rollout = pending(alias)
     if rollout is None:
         return 0
     filled = 0
-    for operation in rollout.operations.filter(backfill_status="pending").select_related("touched"):
-        filled += backfill.run(alias, operation, shape_of(operation.touched), progress)
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    waiting = rollout.operations.filter(backfill_status="pending").order_by("seq")
+    for operation in waiting.select_related("touched"):
+        plan = plan_of(operation.touched)
+        index = index_in_plan(operation)
+        (sync,) = [s for s in plan.ups if s.operation == index]
+        progress = backfill.Progress(stream)
+        filled += backfill.run(alias, operation, plan, sync, legacy_schema, progress)
     return filled
 
 
@@ -320,21 +357,35 @@ def complete(alias: str, force: bool = False) -> Rollout:
         check_sessions(alias, rollout.legacy_colour, "complete")
     run_backfills(alias)
     connection = connections[alias]
+    with connection.schema_editor(atomic=False) as editor:
+        for operation, names in _finishing(rollout):
+            touched = operation.touched
+            sql.execute_all(
+                editor, ddl.prepare(touched.schema, touched.table, operation.spec, names)
+            )
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)
         lock(editor, rollout, rollout.tables.all())
-        operations = list(rollout.operations.order_by("seq").select_related("touched"))
-        for index, operation in enumerate(operations):
+        for operation, names in _finishing(rollout):
             touched = operation.touched
-            later = [o.spec for o in operations[index + 1 :] if o.touched_id == touched.pk]
-            spec = dict(operation.spec)
-            if "column" in spec:
-                spec["column"] = current_name(spec["column"], later)
-            sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec))
+            sql.execute_all(
+                editor, ddl.finish(touched.schema, touched.table, operation.spec, names)
+            )
         for touched in rollout.tables.all():
             _drop_table_objects(editor, rollout, touched)
         _close(editor, rollout, Rollout.COMPLETED)
     return rollout
+
+
+def _finishing(rollout: Rollout):
+    """Each operation, oldest first, with the physical names its columns have now."""
+    for touched in rollout.tables.order_by("pk"):
+        plan = plan_of(touched)
+        for index, operation in enumerate(touched.operations.order_by("seq")):
+            names = {
+                role: plan.physical[identity] for role, identity in plan.touched[index].items()
+            }
+            yield operation, names
 
 
 def check_plain_operations(alias: str, rollout: Rollout) -> None:

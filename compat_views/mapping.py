@@ -1,9 +1,13 @@
-"""The legacy shape of a table as plain data, composed across a rollout's operations.
+"""The shapes of a table during a rollout, as plain data composed across its operations.
 
-Pure functions only: given the columns the legacy colour knew and the operations
-applied since, say which physical column serves each legacy column and which
-physical columns the sync trigger must compute for legacy writers. Views and
-triggers are rendered from this; nothing here touches a database.
+Pure functions only. Every physical column gets an identity (``orig:<name>`` for
+the columns the legacy colour knew, ``op<i>:<name>`` for columns operation ``i``
+created) so that names can change underneath it. Replaying the operation specs
+gives, for the legacy shape and the new shape, which physical column serves each
+name, and the sync expressions: ``up`` steps that a legacy writer's row goes
+through (oldest first) and ``down`` steps for a new-shape writer (newest first),
+each with the names in scope when its expression was written. Views, triggers
+and the backfill are rendered from this; nothing here touches a database.
 """
 
 from __future__ import annotations
@@ -13,58 +17,101 @@ from dataclasses import dataclass, field
 
 RENAME_COLUMN = "rename_column"
 ADD_COLUMN = "add_column"
+ALTER_COLUMN = "alter_column"
+REMOVE_COLUMN = "remove_column"
 
 
 @dataclass(frozen=True)
 class Sync:
-    """``column`` is computed from ``up`` (over legacy names) when a legacy writer writes."""
+    """Set column ``target`` to ``expression``, whose names resolve through ``scope``.
 
-    column: str
-    up: str
+    ``scope`` maps each column name of the shape the expression was written against
+    to a column identity; ``operation`` is the index of the operation it comes from.
+    """
+
+    target: str
+    expression: str
+    scope: Mapping[str, str]
+    operation: int
 
 
 @dataclass
-class TableShape:
+class Plan:
     legacy_columns: list[str]
-    mapping: dict[str, str] = field(default_factory=dict)
-    hidden: list[str] = field(default_factory=list)
-    syncs: list[Sync] = field(default_factory=list)
+    legacy: dict[str, str] = field(default_factory=dict)  # legacy name -> identity
+    current: dict[str, str] = field(default_factory=dict)  # new-shape name -> identity
+    physical: dict[str, str] = field(default_factory=dict)  # identity -> physical name
+    ups: list[Sync] = field(default_factory=list)
+    downs: list[Sync] = field(default_factory=list)
+    touched: list[dict[str, str]] = field(default_factory=list)  # per operation: role -> identity
 
     @property
-    def physical(self) -> set[str]:
-        return set(self.mapping.values()) | set(self.hidden)
+    def mapping(self) -> dict[str, str]:
+        """{legacy column -> physical column}: what the legacy view selects."""
+        return {name: self.physical[self.legacy[name]] for name in self.legacy_columns}
+
+    def name_of(self, operation: int, role: str) -> str:
+        """The physical name, now, of a column an operation created or moved."""
+        return self.physical[self.touched[operation][role]]
+
+    def columns(self, scope: Mapping[str, str]) -> list[tuple[str, str]]:
+        """(name, physical column) pairs of a scope, in a stable order."""
+        return [(name, self.physical[identity]) for name, identity in scope.items()]
 
 
-def _rename(shape: TableShape, spec: Mapping) -> None:
-    old, new = spec["old"], spec["new"]
-    shape.mapping = {
-        legacy: (new if phys == old else phys) for legacy, phys in shape.mapping.items()
-    }
-    shape.hidden = [new if col == old else col for col in shape.hidden]
-    shape.syncs = [Sync(new if s.column == old else s.column, s.up) for s in shape.syncs]
+def _rename(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
+    identity = plan.current.pop(spec["old"])
+    plan.current[spec["new"]] = identity
+    plan.physical[identity] = spec["new"]
+    return {"column": identity}
 
 
-def _add(shape: TableShape, spec: Mapping) -> None:
-    shape.hidden.append(spec["column"])
+def _add(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
+    before = dict(plan.current)
+    identity = f"op{i}:{spec['column']}"
+    plan.current[spec["column"]] = identity
+    plan.physical[identity] = spec["column"]
     if spec.get("up"):
-        shape.syncs.append(Sync(spec["column"], spec["up"]))
+        plan.ups.append(Sync(identity, spec["up"], before, i))
+    return {"column": identity}
 
 
-_APPLY = {RENAME_COLUMN: _rename, ADD_COLUMN: _add}
+def _alter(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
+    before = dict(plan.current)
+    old = plan.current.pop(spec["column"])
+    plan.physical[old] = spec["aside"]
+    new = f"op{i}:{spec['new_column']}"
+    plan.current[spec["new_column"]] = new
+    plan.physical[new] = spec["new_column"]
+    plan.ups.append(Sync(new, spec["up"], before, i))
+    plan.downs.append(Sync(old, spec["down"], dict(plan.current), i))
+    return {"column": new, "aside": old}
 
 
-def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> TableShape:
-    """Replay operation specs, in order, over the legacy columns of one table."""
+def _remove(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
+    identity = plan.current.pop(spec["column"])
+    plan.physical[identity] = spec["aside"]
+    if spec.get("down"):
+        plan.downs.append(Sync(identity, spec["down"], dict(plan.current), i))
+    return {"aside": identity}
+
+
+_APPLY = {RENAME_COLUMN: _rename, ADD_COLUMN: _add, ALTER_COLUMN: _alter, REMOVE_COLUMN: _remove}
+
+
+def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> Plan:
+    """Replay operation specs, in order, over the columns the legacy colour knows."""
     columns = list(legacy_columns)
-    shape = TableShape(legacy_columns=columns, mapping={c: c for c in columns})
-    for spec in specs:
-        _APPLY[spec["kind"]](shape, spec)
-    return shape
+    plan = Plan(legacy_columns=columns)
+    for name in columns:
+        plan.legacy[name] = plan.current[name] = f"orig:{name}"
+        plan.physical[f"orig:{name}"] = name
+    for i, spec in enumerate(specs):
+        plan.touched.append(_APPLY[spec["kind"]](plan, i, spec))
+    return plan
 
 
-def current_name(column: str, later_specs: Iterable[Mapping]) -> str:
-    """The physical name ``column`` has after the renames that came later in the rollout."""
-    for spec in later_specs:
-        if spec["kind"] == RENAME_COLUMN and spec["old"] == column:
-            column = spec["new"]
-    return column
+def referenced(expression: str, scope: Mapping[str, str]) -> list[str]:
+    """Names of ``scope`` an expression may read (a cheap over-approximation)."""
+    text = expression.lower()
+    return [name for name in scope if name.lower() in text]

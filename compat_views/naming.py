@@ -38,9 +38,10 @@ def legacy_schema(colour: str) -> str:
     return check_identifier(f"{SCHEMA_PREFIX}{colour}", "legacy schema")
 
 
-def sync_trigger(schema: str, table: str) -> str:
-    """Trigger name; django-pgtrigger also gives its (unused) wrapper function this name."""
-    return f"{OBJECT_PREFIX}sync_{digest(schema, table)}"
+def sync_trigger(schema: str, table: str, event: str) -> str:
+    """Trigger name (``event`` is ``ins`` or ``upd``); django-pgtrigger also gives its
+    (unused) wrapper function this name."""
+    return f"{OBJECT_PREFIX}sync_{event}_{digest(schema, table)}"
 
 
 def sync_function(schema: str, table: str) -> str:

@@ -1,13 +1,17 @@
-"""Sync triggers: one per table per rollout, rendered from the composed mapping.
+"""Sync triggers: one function per table per rollout, rendered from the composed plan.
 
-The trigger is compiled and hashed by django-pgtrigger (so its install SQL, hash
-comment and status check are pgtrigger's), but ``render_execute`` points it at a
-plain plpgsql function of ours with the same body: pgtrigger's own function calls
-``_pgtrigger_should_ignore()`` on every row, which enters an exception block (a
-subtransaction) each time, and that doubles the cost of a bulk UPDATE.
+The function runs the ``up`` steps, oldest first, for a legacy writer (the first
+schema of its search_path is the legacy schema) and the ``down`` steps, newest
+first, for anybody else. It carries no ``SET search_path``: the writer's colour
+is read from the caller's search_path, so every name in the body is
+schema-qualified and quoted.
 
-The functions carry no ``SET search_path``: the writer's colour is read from the
-caller's search_path, so every name in the body is schema-qualified and quoted.
+Two triggers execute it: one on INSERT, one on UPDATE with a ``WHEN`` clause
+listing the columns the steps read, so an UPDATE that changes none of them never
+enters plpgsql at all. Both are compiled, hashed and installed by django-pgtrigger,
+but ``render_execute`` points them at our plain function: pgtrigger's own function
+calls ``_pgtrigger_should_ignore()`` on every row, which enters an exception block
+(a subtransaction) each time and doubles the cost of a bulk UPDATE.
 """
 
 from __future__ import annotations
@@ -17,59 +21,75 @@ from pgtrigger import compiler
 from pgtrigger.core import _ignore_func_name
 
 from . import naming
-from .mapping import TableShape
+from .mapping import Plan, Sync, referenced
 from .sql import ident, literal
 
-
-def _referenced(shape: TableShape, expression: str) -> list[str]:
-    """Legacy columns an ``up`` expression may read (a cheap over-approximation)."""
-    text = expression.lower()
-    return [legacy for legacy in shape.legacy_columns if legacy.lower() in text]
+EVENTS = {"ins": pgtrigger.Insert, "upd": pgtrigger.Update}
 
 
-def render_block(base_schema: str, table: str, legacy_schema: str, shape: TableShape) -> str:
-    """A self-contained plpgsql block that ends in RETURN; both functions run it.
+def _sources(plan: Plan, sync: Sync) -> list[str]:
+    return [plan.physical[sync.scope[name]] for name in referenced(sync.expression, sync.scope)]
 
-    NEW and OLD are aliased first so that legacy column names such as ``new`` can be
-    declared as variables without shadowing them.
-    """
-    variables, steps = [], []
-    for legacy in dict.fromkeys(c for s in shape.syncs for c in _referenced(shape, s.up)):
-        physical = ident(shape.mapping[legacy])
-        column_type = f"{ident(base_schema, table)}.{physical}%TYPE"
-        variables.append(f"{ident(legacy)} {column_type} := _compat_new.{physical};")
-    for sync in shape.syncs:
-        changed = " OR ".join(
-            f"_compat_new.{ident(shape.mapping[c])} IS DISTINCT FROM "
-            f"_compat_old.{ident(shape.mapping[c])}"
-            for c in _referenced(shape, sync.up)
-        )
-        condition = f"_compat_insert OR ({changed})" if changed else "_compat_insert"
-        steps.append(
-            f"IF {condition} THEN _compat_new.{ident(sync.column)} := ({sync.up}); END IF;"
-        )
+
+def _step(plan: Plan, sync: Sync, base: str) -> str:
+    """One assignment, computed on INSERT or when a column it reads changed."""
+    names = referenced(sync.expression, sync.scope)
+    variables = " ".join(
+        f"{ident(name)} {base}.{ident(plan.physical[sync.scope[name]])}%TYPE "
+        f":= _compat_new.{ident(plan.physical[sync.scope[name]])};"
+        for name in names
+    )
+    changed = " OR ".join(
+        f"_compat_new.{ident(column)} IS DISTINCT FROM _compat_old.{ident(column)}"
+        for column in _sources(plan, sync)
+    )
+    condition = f"_compat_insert OR {changed}" if changed else "_compat_insert"
+    target = ident(plan.physical[sync.target])
     return (
-        "DECLARE _compat_new ALIAS FOR NEW; _compat_old ALIAS FOR OLD; "
-        "_compat_insert boolean := TG_OP = 'INSERT'; "
-        "BEGIN "
-        f"IF (pg_catalog.current_schemas(false))[1] IS DISTINCT FROM {literal(legacy_schema)} "
-        "THEN RETURN _compat_new; END IF; "
-        f"DECLARE {' '.join(variables)} BEGIN {' '.join(steps)} END; "
-        "RETURN _compat_new; "
-        "END;"
+        f"IF {condition} THEN DECLARE {variables} BEGIN "
+        f"_compat_new.{target} := ({sync.expression}); END; END IF;"
     )
 
 
+def render_block(base_schema: str, table: str, legacy_schema: str, plan: Plan) -> str:
+    """A self-contained plpgsql block ending in RETURN, run by every function we install.
+
+    NEW and OLD are aliased first so that column names such as ``new`` can be
+    declared as variables without shadowing them.
+    """
+    base = ident(base_schema, table)
+    ups = " ".join(_step(plan, sync, base) for sync in plan.ups)
+    downs = " ".join(_step(plan, sync, base) for sync in reversed(plan.downs))
+    return (
+        "DECLARE _compat_new ALIAS FOR NEW; _compat_old ALIAS FOR OLD; "
+        "_compat_insert boolean := TG_OP = 'INSERT'; "
+        f"BEGIN IF (pg_catalog.current_schemas(false))[1] = {literal(legacy_schema)} "
+        f"THEN {ups or 'NULL;'} ELSE {downs or 'NULL;'} END IF; "
+        "RETURN _compat_new; END;"
+    )
+
+
+def update_condition(plan: Plan) -> str:
+    """The UPDATE trigger's WHEN: some column a step reads changed."""
+    columns = dict.fromkeys(c for sync in plan.ups + plan.downs for c in _sources(plan, sync))
+    return " OR ".join(f"OLD.{ident(c)} IS DISTINCT FROM NEW.{ident(c)}" for c in columns)
+
+
 class SyncTrigger(pgtrigger.Trigger):
-    """A BEFORE INSERT OR UPDATE row trigger under compat_views' own name prefix."""
+    """A BEFORE row trigger under compat_views' own name prefix."""
 
     when = pgtrigger.Before
-    operation = pgtrigger.Insert | pgtrigger.Update
     level = pgtrigger.Row
 
-    def __init__(self, *, base_schema: str, table: str, block: str) -> None:
-        self.base_schema, self.table = base_schema, table
-        super().__init__(name=naming.sync_trigger(base_schema, table), func=block)
+    def __init__(
+        self, *, base_schema: str, table: str, event: str, block: str, condition: str = ""
+    ) -> None:
+        self.base_schema, self.table, self.sql_condition = base_schema, table, condition
+        super().__init__(
+            name=naming.sync_trigger(base_schema, table, event),
+            operation=EVENTS[event],
+            func=block,
+        )
 
     def get_pgid(self, model=None) -> str:
         return self.name
@@ -90,34 +110,48 @@ class SyncTrigger(pgtrigger.Trigger):
                 when=self.when,
                 operation=self.operation,
                 level=self.level,
-                condition="",
+                condition=f"WHEN ({self.sql_condition})" if self.sql_condition else "",
                 execute=self.render_execute(),
             ),
         )
 
 
+def triggers_for(base_schema: str, table: str, legacy_schema: str, plan: Plan) -> list[SyncTrigger]:
+    block = render_block(base_schema, table, legacy_schema, plan)
+    triggers = [SyncTrigger(base_schema=base_schema, table=table, event="ins", block=block)]
+    condition = update_condition(plan)
+    if condition:
+        triggers.append(
+            SyncTrigger(
+                base_schema=base_schema, table=table, event="upd", block=block, condition=condition
+            )
+        )
+    return triggers
+
+
 def render_install(
-    base_schema: str, table: str, legacy_schema: str, shape: TableShape
+    base_schema: str, table: str, legacy_schema: str, plan: Plan, wrapper_schema: str | None
 ) -> list[str]:
-    block = render_block(base_schema, table, legacy_schema, shape)
+    triggers = triggers_for(base_schema, table, legacy_schema, plan)
+    block = triggers[0].func
     tag = f"$compat_{naming.digest(block, length=8)}$"
     function = ident(base_schema, naming.sync_function(base_schema, table))
-    trigger = SyncTrigger(base_schema=base_schema, table=table, block=block)
     return [
-        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+        *render_uninstall(base_schema, table, wrapper_schema),
+        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
         f"AS {tag} BEGIN {block} END; {tag}",
-        trigger.compile().install_sql,
+        *(trigger.compile().install_sql for trigger in triggers),
     ]
 
 
 def render_uninstall(base_schema: str, table: str, wrapper_schema: str | None) -> list[str]:
-    """Drop the trigger, our function, and pgtrigger's wrapper wherever it was created."""
-    statements = [
-        f"DROP TRIGGER IF EXISTS {ident(naming.sync_trigger(base_schema, table))} "
-        f"ON {ident(base_schema, table)}",
-        f"DROP FUNCTION IF EXISTS {ident(base_schema, naming.sync_function(base_schema, table))}()",
-    ]
-    if wrapper_schema:
-        wrapper = ident(wrapper_schema, naming.sync_trigger(base_schema, table))
-        statements.append(f"DROP FUNCTION IF EXISTS {wrapper}()")
+    """Drop both triggers, our function, and pgtrigger's wrappers wherever they were made."""
+    statements = []
+    for event in EVENTS:
+        name = naming.sync_trigger(base_schema, table, event)
+        statements.append(f"DROP TRIGGER IF EXISTS {ident(name)} ON {ident(base_schema, table)}")
+        if wrapper_schema:
+            statements.append(f"DROP FUNCTION IF EXISTS {ident(wrapper_schema, name)}()")
+    function = ident(base_schema, naming.sync_function(base_schema, table))
+    statements.append(f"DROP FUNCTION IF EXISTS {function}()")
     return statements

@@ -5,18 +5,15 @@ from __future__ import annotations
 import hashlib
 
 from .catalog import Column
-from .mapping import TableShape
+from .mapping import Plan
 from .sql import ident, literal
 
 VIEW_COMMENT_PREFIX = "compat_views view "
 
 
-def projection(shape: TableShape, source: str) -> str:
-    """``source."physical" AS "legacy", …`` in legacy column order."""
-    return ", ".join(
-        f"{ident(source, shape.mapping[legacy])} AS {ident(legacy)}"
-        for legacy in shape.legacy_columns
-    )
+def projection(pairs: list[tuple[str, str]], source: str) -> str:
+    """``source."physical" AS "name", …`` for (name, physical column) pairs."""
+    return ", ".join(f"{ident(source, physical)} AS {ident(name)}" for name, physical in pairs)
 
 
 def _default(base: str, column: Column) -> str | None:
@@ -39,7 +36,7 @@ def render(
     view: str,
     base_schema: str,
     table: str,
-    shape: TableShape,
+    plan: Plan,
     physical: dict[str, Column],
     grants: list[tuple[str | None, str]],
     security_invoker: bool,
@@ -50,11 +47,12 @@ def render(
     options = " WITH (security_invoker = true)" if security_invoker else ""
     create = (
         f"CREATE VIEW {qualified_view}{options} AS "
-        f"SELECT {projection(shape, '_compat_base')} FROM {base} AS {ident('_compat_base')}"
+        f"SELECT {projection(list(plan.mapping.items()), '_compat_base')} "
+        f"FROM {base} AS {ident('_compat_base')}"
     )
     statements = [f"DROP VIEW IF EXISTS {qualified_view}", create]
-    for legacy in shape.legacy_columns:
-        default = _default(base, physical[shape.mapping[legacy]])
+    for legacy, column in plan.mapping.items():
+        default = _default(base, physical[column])
         if default is not None:
             statements.append(
                 f"ALTER VIEW {qualified_view} ALTER COLUMN {ident(legacy)} SET DEFAULT {default}"

@@ -4,8 +4,8 @@ import psycopg
 from django.core.management import call_command
 
 from compat_views import naming
-from compat_views.lifecycle import pending, shape_of
-from compat_views.triggers import SyncTrigger, render_block
+from compat_views.lifecycle import pending, plan_of
+from compat_views.triggers import triggers_for
 from tests.harness import migrate, rows
 
 
@@ -40,21 +40,23 @@ def test_view_carries_defaults_grants_and_security_invoker(db, conninfo):
         )
 
 
-def test_sync_trigger_is_pgtriggers_and_survives_prune(db, settings):
+def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
     migrate("shop", "0002")
-    rollout = pending("default")
-    touched = rollout.tables.get()
-    trigger = SyncTrigger(
-        base_schema="public",
-        table="shop_order",
-        block=render_block("public", "shop_order", "compat_blue", shape_of(touched)),
-    )
-    name = naming.sync_trigger("public", "shop_order")
-    assert not name.startswith("pgtrigger_")
-    (comment,) = rows("SELECT obj_description(oid) FROM pg_trigger WHERE tgname = %s", [name])[0]
-    assert comment == trigger.compile().hash  # pgtrigger's hash: drift is detectable
-    executed = rows("SELECT tgfoid::regprocedure::text FROM pg_trigger WHERE tgname = %s", [name])
-    assert executed == [(f"{naming.sync_function('public', 'shop_order')}()",)]
+    touched = pending("default").tables.get()
+    expected = triggers_for("public", "shop_order", "compat_blue", plan_of(touched))
+    assert [t.name for t in expected] == [
+        naming.sync_trigger("public", "shop_order", event) for event in ("ins", "upd")
+    ]
+    for trigger in expected:
+        assert not trigger.name.startswith("pgtrigger_")
+        (comment, executes) = rows(
+            "SELECT obj_description(oid), tgfoid::regprocedure::text FROM pg_trigger "
+            "WHERE tgname = %s",
+            [trigger.name],
+        )[0]
+        assert comment == trigger.compile().hash  # pgtrigger's hash: drift is detectable
+        assert executes == f"{naming.sync_function('public', 'shop_order')}()"
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "pgtrigger"]
     call_command("pgtrigger", "prune")
-    assert rows("SELECT count(*) FROM pg_trigger WHERE tgname = %s", [name]) == [(1,)]
+    names = [t.name for t in expected]
+    assert rows("SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s)", [names]) == [(2,)]

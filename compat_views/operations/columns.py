@@ -1,14 +1,14 @@
-"""Column operations: RenameCompatColumn and AddCompatColumn."""
+"""Column operations: rename, add, alter and remove a column during a rollout."""
 
 from __future__ import annotations
 
 from django.db import models
-from django.db.migrations.operations import AddField, RenameField
+from django.db.migrations.operations import AddField, AlterField, RemoveField, RenameField
 from django.db.models import NOT_PROVIDED
 
-from .. import lifecycle, naming
+from .. import catalog, lifecycle, naming
 from ..errors import InvalidOperation
-from ..mapping import ADD_COLUMN, RENAME_COLUMN
+from ..mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
 from .base import CompatOperation
 
 
@@ -62,12 +62,50 @@ class RenameCompatColumn(CompatOperation):
         self.run(app_label, schema_editor, old_model._meta.db_table, spec)
 
 
+def _default_sql(schema_editor, field: models.Field) -> tuple[str | None, bool]:
+    """The column default to keep while the legacy colour inserts, and whether it is a
+    db_default (which stays after complete)."""
+    db_default = getattr(field, "db_default", NOT_PROVIDED)
+    if db_default is not NOT_PROVIDED:
+        sql, params = schema_editor.db_default_sql(field)
+        return schema_editor.connection.ops.compose_sql(sql, params), True
+    if not field.has_default():
+        return None, False
+    value = schema_editor.effective_default(field)
+    return (None if value is None else schema_editor.quote_value(value)), False
+
+
+def column_spec(what: str, schema_editor, field: models.Field) -> dict:
+    """Type, nullability and default of a field's new column, refusing what we can't do yet."""
+    naming.check_identifier(field.column, "column")
+    if field.remote_field or field.unique or field.db_index:
+        raise InvalidOperation(
+            f"{what}: foreign keys, unique and indexed columns are not supported yet. Create "
+            "the column without them, then add the index or constraint in a later release."
+        )
+    type_sql = field.db_type(schema_editor.connection)
+    if type_sql is None:
+        raise InvalidOperation(f"{what}: the field has no database column.")
+    default, is_db_default = _default_sql(schema_editor, field)
+    return {
+        "type": type_sql,
+        "not_null": not field.null,
+        "default": default,
+        "db_default": is_db_default,
+    }
+
+
+def _physical_type(connection, target: lifecycle.Target, column: str) -> str:
+    types = {c.name: c.type for c in catalog.columns(connection, target.schema, target.table)}
+    return types[column]
+
+
 class AddCompatColumn(CompatOperation):
     """Add a column the legacy colour cannot see.
 
-    Rows the legacy colour inserts get ``up`` (a SQL expression over the legacy
-    column names) or else the field's default; existing rows are backfilled with
-    ``up`` in batches after the migration commits.
+    Rows the legacy colour inserts get ``up`` (a SQL expression over the column names
+    the model had before this operation) or else the field's default; existing rows
+    are backfilled with ``up`` in batches after the migration commits.
     """
 
     def __init__(
@@ -102,61 +140,168 @@ class AddCompatColumn(CompatOperation):
     def migration_name_fragment(self) -> str:
         return self.plain().migration_name_fragment
 
-    def _refuse_constraints(self, field: models.Field) -> None:
-        if field.remote_field or field.unique or field.db_index:
-            raise InvalidOperation(
-                f"AddCompatColumn {self.model_name}.{self.name}: foreign keys, unique and indexed "
-                "columns are not supported yet. Add the column without them, then add the index "
-                "or constraint in a later release."
-            )
-
-    def _default_sql(self, schema_editor, field: models.Field) -> tuple[str | None, bool]:
-        """The column default kept while the legacy colour inserts, and whether it is a
-        db_default (which stays after complete)."""
-        db_default = getattr(field, "db_default", NOT_PROVIDED)
-        if db_default is not NOT_PROVIDED:
-            sql, params = schema_editor.db_default_sql(field)
-            return schema_editor.connection.ops.compose_sql(sql, params), True
-        if not field.has_default():
-            return None, False
-        value = schema_editor.effective_default(field)
-        return (None if value is None else schema_editor.quote_value(value)), False
-
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         field = to_state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
         what = f"AddCompatColumn({self.model_name!r}, {self.name!r})"
         table = naming.check_identifier(old_model._meta.db_table, "table")
-        column = naming.check_identifier(field.column, "column")
-        self._refuse_constraints(field)
-        connection = schema_editor.connection
-        type_sql = field.db_type(connection)
-        if type_sql is None:
-            raise InvalidOperation(f"{what}: the field has no database column.")
-        default, is_db_default = self._default_sql(schema_editor, field)
-        if not field.null and default is None and not self.up:
+        spec = {
+            "kind": ADD_COLUMN,
+            "column": field.column,
+            "up": self.up,
+            **column_spec(what, schema_editor, field),
+        }
+        if spec["not_null"] and spec["default"] is None and not self.up:
             raise InvalidOperation(
                 f"{what}: the column is NOT NULL but has neither `up` nor a default, so rows the "
                 "legacy colour inserts could not be stored. Give the field a default, pass "
                 "`up` (a SQL expression over the legacy columns), or make it null=True."
             )
+        connection = schema_editor.connection
         target = lifecycle.target(connection, table)
-        if column in target.shape.physical:
-            raise InvalidOperation(f"{what}: table {table!r} already has a column {column!r}.")
+        if field.column in target.plan.physical.values():
+            raise InvalidOperation(
+                f"{what}: table {table!r} already has a column {field.column!r}."
+            )
         if self.up:
-            if not target.key_column:
-                raise InvalidOperation(
-                    f"{what}: backfilling `up` walks the table by its primary key or a unique "
-                    f"NOT NULL column, and {table!r} has neither. Add one first."
-                )
-            lifecycle.check_expression(connection, target, self.up, type_sql, what)
-        spec = {
-            "kind": ADD_COLUMN,
-            "column": column,
-            "type": type_sql,
-            "not_null": not field.null,
-            "default": default,
-            "db_default": is_db_default,
-            "up": self.up,
-        }
+            lifecycle.require_key(target, what)
+            lifecycle.check_expression(
+                connection, target, self.up, target.scope(), spec["type"], what
+            )
         self.run(app_label, schema_editor, table, spec, backfill=bool(self.up))
+
+
+class AlterCompatColumn(CompatOperation):
+    """Change a column's type or meaning while the legacy colour keeps the old one.
+
+    The legacy column moves aside under an internal ``_compat_`` name (the legacy
+    view still shows it under its name), a new column takes the real name with the
+    new definition, existing rows are backfilled with ``up``, and the sync trigger
+    computes ``up`` for legacy writers and ``down`` for new-shape writers. ``up`` is
+    over the column names before this operation, ``down`` over the names after it.
+    """
+
+    def __init__(self, model_name: str, name: str, field: models.Field, up: str, down: str) -> None:
+        self.model_name = model_name
+        self.name = name
+        self.field = field
+        self.up = up
+        self.down = down
+
+    def deconstruct(self):
+        kwargs = {
+            "model_name": self.model_name,
+            "name": self.name,
+            "field": self.field,
+            "up": self.up,
+            "down": self.down,
+        }
+        return self.__class__.__name__, [], kwargs
+
+    def plain(self) -> AlterField:
+        return AlterField(self.model_name, self.name, self.field)
+
+    def check_state(self, app_label, state) -> None:
+        super().check_state(app_label, state)
+        self.require_field(app_label, state, self.name)
+
+    def describe(self) -> str:
+        return f"Alter field {self.name} on {self.model_name}, keeping the old column in sync"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return self.plain().migration_name_fragment
+
+    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+        old_model = from_state.apps.get_model(app_label, self.model_name)
+        old_column = old_model._meta.get_field(self.name).column
+        field = to_state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
+        what = f"AlterCompatColumn({self.model_name!r}, {self.name!r})"
+        table = naming.check_identifier(old_model._meta.db_table, "table")
+        spec = {
+            "kind": ALTER_COLUMN,
+            "column": old_column,
+            "new_column": field.column,
+            "up": self.up,
+            "down": self.down,
+            **column_spec(what, schema_editor, field),
+        }
+        connection = schema_editor.connection
+        target = lifecycle.target(connection, table)
+        lifecycle.require_key(target, what)
+        taken = set(target.plan.physical.values())
+        if field.column != old_column and field.column in taken:
+            raise InvalidOperation(
+                f"{what}: table {table!r} already has a column {field.column!r}."
+            )
+        spec["aside"] = naming.aside_column(old_column, taken)
+        lifecycle.check_expression(connection, target, self.up, target.scope(), spec["type"], what)
+        after = [pair for pair in target.scope() if pair[0] != old_column]
+        after.append((field.column, f"NULL::{spec['type']}"))
+        old_type = _physical_type(connection, target, old_column)
+        lifecycle.check_expression(connection, target, self.down, after, old_type, what)
+        self.run(app_label, schema_editor, table, spec, backfill=True)
+
+
+class RemoveCompatColumn(CompatOperation):
+    """Stop using a column; it stays, out of the new shape's way, for the legacy colour.
+
+    Rows the new colour writes get ``down`` (over the remaining column names) in the
+    removed column, or its default, so the legacy colour never sees a missing value
+    or a NOT NULL violation. ``complete`` drops it; ``rollback`` restores it.
+    """
+
+    def __init__(self, model_name: str, name: str, down: str | None = None) -> None:
+        self.model_name = model_name
+        self.name = name
+        self.down = down
+
+    def deconstruct(self):
+        kwargs = {"model_name": self.model_name, "name": self.name}
+        if self.down is not None:
+            kwargs["down"] = self.down
+        return self.__class__.__name__, [], kwargs
+
+    def plain(self) -> RemoveField:
+        return RemoveField(self.model_name, self.name)
+
+    def check_state(self, app_label, state) -> None:
+        super().check_state(app_label, state)
+        self.require_field(app_label, state, self.name)
+
+    def describe(self) -> str:
+        return f"Remove field {self.name} from {self.model_name}, kept for the legacy colour"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return self.plain().migration_name_fragment
+
+    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+        old_model = from_state.apps.get_model(app_label, self.model_name)
+        field = old_model._meta.get_field(self.name)
+        what = f"RemoveCompatColumn({self.model_name!r}, {self.name!r})"
+        table = naming.check_identifier(old_model._meta.db_table, "table")
+        connection = schema_editor.connection
+        target = lifecycle.target(connection, table)
+        physical = {c.name: c for c in catalog.columns(connection, target.schema, table)}
+        column = physical[field.column]
+        spec = {
+            "kind": REMOVE_COLUMN,
+            "column": field.column,
+            "down": self.down,
+            "aside": naming.aside_column(field.column, set(target.plan.physical.values())),
+            "fill_default": None,
+        }
+        if self.down:
+            scope = [pair for pair in target.scope() if pair[0] != field.column]
+            lifecycle.check_expression(connection, target, self.down, scope, column.type, what)
+        elif column.not_null and column.default is None and not column.identity:
+            default, _ = _default_sql(schema_editor, field)
+            if default is None:
+                raise InvalidOperation(
+                    f"{what}: the column is NOT NULL and has no default, so rows the new colour "
+                    "inserts would break the legacy colour. Pass `down` (a SQL expression over "
+                    "the remaining columns) or give the field a default first."
+                )
+            spec["fill_default"] = default
+        self.run(app_label, schema_editor, table, spec)

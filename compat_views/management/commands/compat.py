@@ -45,7 +45,7 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def do_backfill(self, database, **options):
-        filled = lifecycle.run_backfills(database, progress=self.stdout.write)
+        filled = lifecycle.run_backfills(database, stream=self.stdout)
         self.stdout.write(f"Backfill done: {filled} rows filled.")
 
     def do_complete(self, database, force=False, **options):
