@@ -297,12 +297,12 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
         )
     touched = operation.touched
     lock(schema_editor, rollout, [touched])
+    _drop_table_objects(schema_editor, rollout, touched)
     sql.execute_all(schema_editor, ddl.undo(touched.schema, touched.table, operation.spec))
     operation.delete()
     if touched.operations.exists():
         rebuild(schema_editor, rollout, touched)
     else:
-        _drop_table_objects(schema_editor, rollout, touched)
         touched.delete()
     if not rollout.operations.exists():
         _close(schema_editor, rollout, Rollout.ROLLED_BACK)
@@ -366,13 +366,13 @@ def complete(alias: str, force: bool = False) -> Rollout:
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)
         lock(editor, rollout, rollout.tables.all())
+        for touched in rollout.tables.all():
+            _drop_table_objects(editor, rollout, touched)
         for operation, names in _finishing(rollout):
             touched = operation.touched
             sql.execute_all(
                 editor, ddl.finish(touched.schema, touched.table, operation.spec, names)
             )
-        for touched in rollout.tables.all():
-            _drop_table_objects(editor, rollout, touched)
         _close(editor, rollout, Rollout.COMPLETED)
     return rollout
 

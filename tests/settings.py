@@ -8,6 +8,7 @@ INSTALLED_APPS = [
     "tests.scenarios.library",
     "tests.scenarios.shop",
     "tests.scenarios.oddnames",
+    "tests.scenarios.inventory",
 ]
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

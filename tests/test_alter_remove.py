@@ -1,0 +1,228 @@
+"""Type and meaning changes and removals through the whole lifecycle.
+
+Each case applies its operations to the inventory Item table and checks, in both
+directions, that what one colour writes the other reads correctly transformed:
+a row seeded before expand (backfill), a row the legacy colour inserts (``up``)
+and a row the new colour inserts (``down``). Rollback must restore the old table
+exactly with every row; complete must leave exactly what plain Django migrations
+produce, compared catalog row by catalog row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.db import models
+from django.test import override_settings
+
+from compat_views.operations import (
+    AlterCompatColumn,
+    RemoveCompatColumn,
+    RenameCompatColumn,
+)
+from tests.harness import apply_operations, compat, leftovers, migrate, rows
+
+TABLE = "inventory_item"
+LEGACY = {
+    "sku": "A-1",
+    "qty": 7,
+    "price_cents": 1999,
+    "attrs": '{"colour": "red"}',
+    "note": None,
+    "code": "X1",
+}
+
+
+@dataclass
+class Case:
+    operations: list
+    legacy_sees: dict  # new-shape columns of a legacy-written row
+    new_row: dict  # new-shape columns the new colour inserts
+    legacy_reads: dict  # legacy columns of that new-colour row
+    legacy_row: dict = field(default_factory=lambda: dict(LEGACY))
+    after_update: dict | None = None  # legacy_sees once the legacy colour added 1 to qty
+
+    @property
+    def updated(self) -> dict:
+        return self.after_update or self.legacy_sees
+
+
+CASES = {
+    "int to bigint": Case(
+        [AlterCompatColumn("item", "qty", models.BigIntegerField(), up="qty", down="qty")],
+        legacy_sees={"qty": 7},
+        new_row={"qty": 2**31 - 1},
+        legacy_reads={"qty": 2**31 - 1},
+        after_update={"qty": 8},
+    ),
+    "rename and cents to numeric": Case(
+        [
+            RenameCompatColumn("item", "price_cents", "price"),
+            AlterCompatColumn(
+                "item",
+                "price",
+                models.DecimalField(max_digits=10, decimal_places=2),
+                up="price / 100.0",
+                down="round(price * 100)",
+            ),
+        ],
+        legacy_sees={"price": Decimal("19.99")},
+        new_row={"price": Decimal("5.50")},
+        legacy_reads={"price_cents": 550},
+    ),
+    "varchar(50) to varchar(200)": Case(
+        [
+            AlterCompatColumn(
+                "item", "sku", models.CharField(max_length=200), up="sku", down="left(sku, 50)"
+            )
+        ],
+        legacy_sees={"sku": "A-1"},
+        new_row={"sku": "B" * 120},
+        legacy_reads={"sku": "B" * 50},
+    ),
+    "text to jsonb": Case(
+        [
+            AlterCompatColumn(
+                "item", "attrs", models.JSONField(null=True), up="attrs::jsonb", down="attrs::text"
+            )
+        ],
+        legacy_sees={"attrs": {"colour": "red"}},
+        new_row={"attrs": psycopg.types.json.Jsonb({"size": 3})},
+        legacy_reads={"attrs": '{"size": 3}'},
+    ),
+    "nullable to not null": Case(
+        [
+            AlterCompatColumn(
+                "item", "note", models.TextField(default=""), up="coalesce(note, '')", down="note"
+            )
+        ],
+        legacy_sees={"note": ""},
+        new_row={"note": "hello"},
+        legacy_reads={"note": "hello"},
+    ),
+    "remove with down": Case(
+        [RemoveCompatColumn("item", "code", down="'n/a:' || sku")],
+        legacy_sees={"sku": "A-1"},
+        new_row={"sku": "C-3"},
+        legacy_reads={"code": "n/a:C-3"},
+    ),
+    "remove nullable": Case(
+        [RemoveCompatColumn("item", "note")],
+        legacy_sees={"sku": "A-1"},
+        new_row={"sku": "D-4"},
+        legacy_reads={"note": None},
+    ),
+}
+NEW_DEFAULTS = {
+    "sku": "N-1",
+    "qty": 1,
+    "price_cents": 100,
+    "attrs": None,
+    "note": None,
+    "code": "N",
+}
+
+
+def table_catalog() -> dict:
+    """What plain Django and a completed rollout must agree on (column order aside)."""
+    return {
+        "columns": sorted(
+            rows(
+                "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
+                "pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a LEFT JOIN pg_attrdef d "
+                "ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE attrelid = %s::regclass "
+                "AND attnum > 0 AND NOT attisdropped",
+                [TABLE],
+            )
+        ),
+        "constraints": sorted(
+            rows(
+                "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass",
+                [TABLE],
+            )
+        ),
+        "indexes": sorted(
+            rows("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [TABLE])
+        ),
+        "triggers": rows(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            [TABLE],
+        ),
+    }
+
+
+def plain_catalog(operations) -> dict:
+    """The table as plain Django migrations leave it; then start over."""
+    migrate("inventory", "0001")
+    with override_settings(COMPAT_VIEWS_PLAIN_MIGRATIONS=True):
+        apply_operations(operations, "inventory", "0001_initial")
+    result = table_catalog()
+    rows(f"DROP TABLE {TABLE}")
+    rows("DELETE FROM django_migrations WHERE app = 'inventory'")
+    return result
+
+
+def insert(conn, values: dict) -> int:
+    names = ", ".join(f'"{k}"' for k in values)
+    marks = ", ".join(["%s"] * len(values))
+    return conn.execute(
+        f"INSERT INTO {TABLE} ({names}) VALUES ({marks}) RETURNING id", list(values.values())
+    ).fetchone()[0]
+
+
+def read(conn, row_id: int, names) -> dict:
+    columns = ", ".join(f'"{k}"' for k in names)
+    values = conn.execute(f"SELECT {columns} FROM {TABLE} WHERE id = %s", [row_id]).fetchone()
+    return dict(zip(names, values, strict=True))
+
+
+def new_shape_row(case: Case) -> dict:
+    removed = {op.name for op in case.operations if isinstance(op, RemoveCompatColumn)}
+    renamed = {
+        op.old_name: op.new_name for op in case.operations if isinstance(op, RenameCompatColumn)
+    }
+    base = {renamed.get(k, k): v for k, v in NEW_DEFAULTS.items() if k not in removed}
+    return {**base, **case.new_row}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_lifecycle(db, conninfo, name):
+    case = CASES[name]
+    expected_plain = plain_catalog(case.operations)
+    migrate("inventory", "0001")
+    before = table_catalog()
+    blue_options = "-c search_path=compat_blue,public"
+    with (
+        psycopg.connect(conninfo, autocommit=True, options=blue_options) as blue,
+        psycopg.connect(conninfo, autocommit=True) as green,
+    ):
+        seeded = insert(blue, case.legacy_row)
+        apply_operations(case.operations, "inventory", "0001_initial")  # expand + backfill
+
+        legacy_written = insert(blue, case.legacy_row)
+        new_written = insert(green, new_shape_row(case))
+        for row_id in (seeded, legacy_written):
+            assert read(green, row_id, case.legacy_sees) == case.legacy_sees
+            assert read(blue, row_id, case.legacy_row) == case.legacy_row  # never rewritten
+        assert read(blue, new_written, case.legacy_reads) == case.legacy_reads
+        # An UPDATE by the legacy colour flows to the new shape as well.
+        blue.execute(f"UPDATE {TABLE} SET qty = qty + 1 WHERE id = %s", [legacy_written])
+        assert read(green, legacy_written, case.updated) == case.updated
+
+        compat("rollback")
+        assert table_catalog() == before
+        assert leftovers() == {}
+        assert blue.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 3
+        assert read(blue, new_written, case.legacy_reads) == case.legacy_reads
+        assert read(blue, seeded, case.legacy_row) == case.legacy_row
+
+        apply_operations(case.operations, "inventory", "0001_initial")
+        compat("complete")
+        assert leftovers() == {}
+        assert table_catalog() == expected_plain
+        assert read(green, seeded, case.legacy_sees) == case.legacy_sees
+        assert read(green, legacy_written, case.updated) == case.updated
