@@ -180,3 +180,27 @@ def leftovers(connection) -> dict[str, list[str]]:
             )
         ],
     }
+
+
+def object_state(connection, schema: str, table: str, name: str) -> str | None:
+    """``valid`` / ``invalid`` for an index or constraint named ``name``, else None.
+
+    An index a concurrent build gave up on stays behind INVALID; a foreign key added
+    NOT VALID is not yet validated. Both must be finished, not taken as done.
+    """
+    rows = _rows(
+        connection,
+        """
+        SELECT CASE WHEN i.indisvalid THEN 'valid' ELSE 'invalid' END
+        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+        WHERE n.nspname = %s AND ic.relname = %s
+        UNION ALL
+        SELECT CASE WHEN k.convalidated THEN 'valid' ELSE 'invalid' END
+        FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND k.conname = %s AND k.contype = 'f'
+        """,
+        [schema, name, schema, table, name],
+    )
+    return rows[0][0] if rows else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from . import constraints
 from .mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
 from .naming import OBJECT_PREFIX, digest
 from .sql import ident
@@ -104,6 +105,7 @@ def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> 
             _alter(schema, table, f"ALTER COLUMN {column} SET NOT NULL"),
             _alter(schema, table, f"DROP CONSTRAINT {check}"),
         ]
+    statements += [constraints.attach(schema, table, item) for item in spec.get("objects", [])]
     return statements
 
 

@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from . import backfill, catalog, conf, ddl, naming, sql, triggers, views
+from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
 from .errors import InvalidOperation, RolloutConflict, SessionsConnected
 from .mapping import Plan, compose
 from .models import AppliedOperation, Rollout, TouchedTable
@@ -214,9 +214,9 @@ def apply(
         backfill_status="pending" if backfill_needed else "",
     )
     rebuild(schema_editor, rollout, touched)
-    if backfill_needed:
+    if backfill_needed or spec.get("objects"):
         alias = schema_editor.connection.alias
-        transaction.on_commit(lambda: run_backfills(alias), using=alias)
+        transaction.on_commit(lambda: run_deferred(alias), using=alias)
     return operation
 
 
@@ -351,11 +351,50 @@ def run_backfills(alias: str, stream=None) -> int:
     return filled
 
 
+def build_constraints(alias: str) -> int:
+    """Build, under temporary names, the indexes and constraints new columns need.
+
+    Idempotent and resumable: a finished object is skipped, an index a concurrent
+    build left INVALID is dropped and rebuilt, an unvalidated foreign key validated.
+    Returns how many objects were (re)built.
+    """
+    rollout = pending(alias)
+    if rollout is None:
+        return 0
+    connection, built = connections[alias], 0
+    with connection.schema_editor(atomic=False) as editor:
+        for operation, names in _finishing(rollout):
+            touched = operation.touched
+            for item in operation.spec.get("objects", []):
+                temp = constraints.temporary_name(touched.table, item["name"])
+                state = catalog.object_state(connection, touched.schema, touched.table, temp)
+                if state == "valid":
+                    continue
+                drop = f"DROP INDEX CONCURRENTLY IF EXISTS {sql.ident(touched.schema, temp)}"
+                statements = constraints.build(touched.schema, touched.table, names["column"], item)
+                if state == "invalid":
+                    if item["kind"] == constraints.FOREIGN_KEY:
+                        statements = statements[1:]  # added NOT VALID already: validate it
+                    else:
+                        editor.execute(drop, params=None)
+                for statement in statements:
+                    sql.execute_concurrently(editor, statement, undo_failed=drop)
+                built += 1
+    return built
+
+
+def run_deferred(alias: str, stream=None) -> int:
+    """The work no migration transaction may hold: backfills, then concurrent builds."""
+    filled = run_backfills(alias, stream)
+    build_constraints(alias)
+    return filled
+
+
 def complete(alias: str, force: bool = False) -> Rollout:
     rollout = _require_pending(alias)
     if not force:
         check_sessions(alias, rollout.legacy_colour, "complete")
-    run_backfills(alias)
+    run_deferred(alias)
     connection = connections[alias]
     with connection.schema_editor(atomic=False) as editor:
         for operation, names in _finishing(rollout):

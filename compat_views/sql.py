@@ -84,3 +84,33 @@ def execute(schema_editor, statement: str) -> None:
 def execute_all(schema_editor, statements: Iterable[str]) -> None:
     for statement in statements:
         execute(schema_editor, statement)
+
+
+def execute_concurrently(schema_editor, statement: str, undo_failed: str | None = None) -> None:
+    """Run a statement that must not be inside a transaction (``… CONCURRENTLY``).
+
+    The lock_timeout is set for the session around it. A concurrent index build
+    that gives up leaves an INVALID index behind; ``undo_failed`` removes it before
+    the next try.
+    """
+    connection = schema_editor.connection
+    attempts = conf.ddl_attempts()
+    for attempt in range(1, attempts + 1):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_catalog.set_config('lock_timeout', %s, false)",
+                    [f"{conf.lock_timeout_ms()}ms"],
+                )
+            try:
+                schema_editor.execute(statement, params=None)
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET lock_timeout")
+            return
+        except OperationalError as exc:
+            if not _is_lock_timeout(exc) or attempt == attempts:
+                raise
+            if undo_failed:
+                schema_editor.execute(undo_failed, params=None)
+            time.sleep(min(conf.ddl_max_backoff(), 0.05 * 2**attempt) * random.uniform(0.5, 1))

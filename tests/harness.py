@@ -50,10 +50,14 @@ def applied(app_label: str) -> list[str]:
     ]
 
 
-def apply_operations(operations, app_label: str, at: str, alias: str = "default") -> None:
-    """Apply operations one by one the way Migration.apply does, outside any migration file."""
+def apply_operations(operations, app_label: str, at: str, alias: str = "default", also=()) -> None:
+    """Apply operations one by one the way Migration.apply does, outside any migration file.
+
+    ``also`` names further migration nodes whose models the operations refer to.
+    """
     connection = connections[alias]
-    state = MigrationExecutor(connection).loader.project_state((app_label, at), at_end=True)
+    nodes = [(app_label, at), *also]
+    state = MigrationExecutor(connection).loader.project_state(nodes, at_end=True)
     for operation in operations:
         new_state = state.clone()
         operation.state_forwards(app_label, new_state)

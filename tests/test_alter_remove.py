@@ -19,6 +19,7 @@ from django.db import models
 from django.test import override_settings
 
 from compat_views.operations import (
+    AddCompatColumn,
     AlterCompatColumn,
     RemoveCompatColumn,
     RenameCompatColumn,
@@ -44,6 +45,7 @@ class Case:
     legacy_reads: dict  # legacy columns of that new-colour row
     legacy_row: dict = field(default_factory=lambda: dict(LEGACY))
     after_update: dict | None = None  # legacy_sees once the legacy colour added 1 to qty
+    setup: str = ""  # SQL run before the table exists (e.g. rows other tables need)
 
     @property
     def updated(self) -> dict:
@@ -109,6 +111,46 @@ CASES = {
         new_row={"sku": "C-3"},
         legacy_reads={"code": "n/a:C-3"},
     ),
+    "add unique": Case(
+        [
+            AddCompatColumn(
+                "item",
+                "ean",
+                models.CharField(max_length=20, unique=True),
+                up="'EAN-' || sku || '-' || qty",
+            )
+        ],
+        legacy_sees={"ean": "EAN-A-1-7"},
+        new_row={"ean": "EAN-NEW"},
+        legacy_reads={"sku": "N-1"},
+        legacy_row={**LEGACY, "qty": 7},
+        after_update={"ean": "EAN-A-1-8"},
+    ),
+    "make a column unique and indexed": Case(
+        [
+            AlterCompatColumn(
+                "item", "code", models.CharField(max_length=10, unique=True), up="code", down="code"
+            ),
+            AlterCompatColumn(
+                "item", "qty", models.BigIntegerField(db_index=True), up="qty", down="qty"
+            ),
+        ],
+        legacy_sees={"code": "X1"},
+        new_row={"code": "N9"},
+        legacy_reads={"code": "N9"},
+    ),
+    "add a foreign key": Case(
+        [
+            AddCompatColumn(
+                "item", "book", models.ForeignKey("library.Book", models.CASCADE, null=True)
+            )
+        ],
+        legacy_sees={"book_id": None},
+        new_row={"book_id": 1},
+        legacy_reads={"sku": "N-1"},
+        setup="INSERT INTO library_book (id, isbn, title, price_cents, stock) "
+        "VALUES (1, '1', 'Dune', 0, 0)",
+    ),
     "remove nullable": Case(
         [RemoveCompatColumn("item", "note")],
         legacy_sees={"sku": "A-1"},
@@ -155,11 +197,14 @@ def table_catalog() -> dict:
     }
 
 
+ALSO = [("library", "0001_initial")]
+
+
 def plain_catalog(operations) -> dict:
     """The table as plain Django migrations leave it; then start over."""
     migrate("inventory", "0001")
     with override_settings(COMPAT_VIEWS_PLAIN_MIGRATIONS=True):
-        apply_operations(operations, "inventory", "0001_initial")
+        apply_operations(operations, "inventory", "0001_initial", also=ALSO)
     result = table_catalog()
     rows(f"DROP TABLE {TABLE}")
     rows("DELETE FROM django_migrations WHERE app = 'inventory'")
@@ -180,6 +225,14 @@ def read(conn, row_id: int, names) -> dict:
     return dict(zip(names, values, strict=True))
 
 
+def second(values: dict) -> dict:
+    """The same values for a second legacy row, unique where the first row's are."""
+    return {
+        k: v.replace("A-1", "A-2").replace("X1", "X2") if isinstance(v, str) else v
+        for k, v in values.items()
+    }
+
+
 def new_shape_row(case: Case) -> dict:
     removed = {op.name for op in case.operations if isinstance(op, RemoveCompatColumn)}
     renamed = {
@@ -192,6 +245,9 @@ def new_shape_row(case: Case) -> dict:
 @pytest.mark.parametrize("name", CASES)
 def test_lifecycle(db, conninfo, name):
     case = CASES[name]
+    migrate("library", "0001")
+    if case.setup:
+        rows(case.setup)
     expected_plain = plain_catalog(case.operations)
     migrate("inventory", "0001")
     before = table_catalog()
@@ -201,17 +257,17 @@ def test_lifecycle(db, conninfo, name):
         psycopg.connect(conninfo, autocommit=True) as green,
     ):
         seeded = insert(blue, case.legacy_row)
-        apply_operations(case.operations, "inventory", "0001_initial")  # expand + backfill
+        apply_operations(case.operations, "inventory", "0001_initial", also=ALSO)  # expand
 
-        legacy_written = insert(blue, case.legacy_row)
+        legacy_written = insert(blue, second(case.legacy_row))
         new_written = insert(green, new_shape_row(case))
-        for row_id in (seeded, legacy_written):
-            assert read(green, row_id, case.legacy_sees) == case.legacy_sees
-            assert read(blue, row_id, case.legacy_row) == case.legacy_row  # never rewritten
+        assert read(green, seeded, case.legacy_sees) == case.legacy_sees  # backfilled
+        assert read(green, legacy_written, second(case.legacy_sees)) == second(case.legacy_sees)
+        assert read(blue, seeded, case.legacy_row) == case.legacy_row  # never rewritten
         assert read(blue, new_written, case.legacy_reads) == case.legacy_reads
         # An UPDATE by the legacy colour flows to the new shape as well.
         blue.execute(f"UPDATE {TABLE} SET qty = qty + 1 WHERE id = %s", [legacy_written])
-        assert read(green, legacy_written, case.updated) == case.updated
+        assert read(green, legacy_written, second(case.updated)) == second(case.updated)
 
         compat("rollback")
         assert table_catalog() == before
@@ -220,9 +276,9 @@ def test_lifecycle(db, conninfo, name):
         assert read(blue, new_written, case.legacy_reads) == case.legacy_reads
         assert read(blue, seeded, case.legacy_row) == case.legacy_row
 
-        apply_operations(case.operations, "inventory", "0001_initial")
+        apply_operations(case.operations, "inventory", "0001_initial", also=ALSO)
         compat("complete")
         assert leftovers() == {}
         assert table_catalog() == expected_plain
         assert read(green, seeded, case.legacy_sees) == case.legacy_sees
-        assert read(green, legacy_written, case.updated) == case.updated
+        assert read(green, legacy_written, second(case.updated)) == second(case.updated)

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.migrations.operations import AddField, AlterField, RemoveField, RenameField
 from django.db.models import NOT_PROVIDED
 
-from .. import catalog, lifecycle, naming
+from .. import catalog, constraints, lifecycle, naming
 from ..errors import InvalidOperation
 from ..mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
 from .base import CompatOperation
@@ -76,13 +76,8 @@ def _default_sql(schema_editor, field: models.Field) -> tuple[str | None, bool]:
 
 
 def column_spec(what: str, schema_editor, field: models.Field) -> dict:
-    """Type, nullability and default of a field's new column, refusing what we can't do yet."""
+    """Type, nullability and default of a field's new column."""
     naming.check_identifier(field.column, "column")
-    if field.remote_field or field.unique or field.db_index:
-        raise InvalidOperation(
-            f"{what}: foreign keys, unique and indexed columns are not supported yet. Create "
-            "the column without them, then add the index or constraint in a later release."
-        )
     type_sql = field.db_type(schema_editor.connection)
     if type_sql is None:
         raise InvalidOperation(f"{what}: the field has no database column.")
@@ -93,6 +88,33 @@ def column_spec(what: str, schema_editor, field: models.Field) -> dict:
         "default": default,
         "db_default": is_db_default,
     }
+
+
+def django_objects(
+    operation: CompatOperation,
+    app_label: str,
+    schema_editor,
+    from_state,
+    to_state,
+    target: lifecycle.Target,
+    column: str,
+    old_column: str | None = None,
+) -> list[dict]:
+    """The indexes and constraints the plain operation would leave on ``column``."""
+    with schema_editor.connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        operation.plain().database_forwards(app_label, editor, from_state, to_state)
+    created, dropped = constraints.from_django_sql(target.table, column, editor.collected_sql)
+    kept = []
+    if old_column is not None:
+        kept = [
+            item
+            for item in constraints.existing(
+                schema_editor.connection, target.schema, target.table, old_column
+            )
+            if item["name"] not in dropped and column == old_column
+        ]
+    by_name = {item["name"]: item for item in [*kept, *created]}
+    return list(by_name.values())
 
 
 def _physical_type(connection, target: lifecycle.Target, column: str) -> str:
@@ -168,6 +190,9 @@ class AddCompatColumn(CompatOperation):
             lifecycle.check_expression(
                 connection, target, self.up, target.scope(), spec["type"], what
             )
+        spec["objects"] = django_objects(
+            self, app_label, schema_editor, from_state, to_state, target, field.column
+        )
         self.run(app_label, schema_editor, table, spec, backfill=bool(self.up))
 
 
@@ -240,6 +265,9 @@ class AlterCompatColumn(CompatOperation):
         after.append((field.column, f"NULL::{spec['type']}"))
         old_type = _physical_type(connection, target, old_column)
         lifecycle.check_expression(connection, target, self.down, after, old_type, what)
+        spec["objects"] = django_objects(
+            self, app_label, schema_editor, from_state, to_state, target, field.column, old_column
+        )
         self.run(app_label, schema_editor, table, spec, backfill=True)
 
 

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         show.add_argument(
             "--json", dest="as_json", action="store_true", help="Machine-readable output."
         )
-        sub.add_parser("backfill", help="Resume pending backfills of the rollout.")
+        sub.add_parser("backfill", help="Resume pending backfills and index builds.")
         for name, text in (
             ("complete", "Remove the legacy shape."),
             ("rollback", "Remove the new shape; keep every row."),
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def do_backfill(self, database, **options):
-        filled = lifecycle.run_backfills(database, stream=self.stdout)
+        filled = lifecycle.run_deferred(database, stream=self.stdout)
         self.stdout.write(f"Backfill done: {filled} rows filled.")
 
     def do_complete(self, database, force=False, **options):

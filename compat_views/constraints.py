@@ -1,0 +1,155 @@
+"""Indexes and constraints a new column needs, built without long locks.
+
+What to build is read from Django itself: the plain operation (AddField /
+AlterField) runs in ``collect_sql`` mode, and its CREATE INDEX / UNIQUE / FOREIGN
+KEY statements give the objects and the exact names Django would use, so that a
+completed rollout matches a plain-Django database. For an AlterField, the
+single-column indexes and constraints already on the old column that Django would
+keep are carried over too.
+
+Each object is built under a temporary ``_compat_`` name after the migration
+commits (``CREATE [UNIQUE] INDEX CONCURRENTLY``; ``FOREIGN KEY … NOT VALID`` then
+``VALIDATE``) and gets its final name at ``complete`` (``ADD CONSTRAINT … USING
+INDEX``, ``RENAME``), once the aside column that may still hold that name is gone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .errors import InvalidOperation
+from .naming import MAX_IDENTIFIER_BYTES, OBJECT_PREFIX, digest
+from .sql import ident
+
+INDEX, UNIQUE, FOREIGN_KEY = "index", "unique", "foreign_key"
+
+_CREATE_INDEX = re.compile(r'^CREATE INDEX "(?P<name>[^"]+)" ON "[^"]+"(?P<rest>.*?);?$', re.S)
+_ADD_UNIQUE = re.compile(r'ADD CONSTRAINT "(?P<name>[^"]+)" UNIQUE \((?P<columns>[^)]*)\)')
+_ADD_FK = re.compile(
+    r'(?:ADD )?CONSTRAINT "(?P<name>[^"]+)" (?:FOREIGN KEY \([^)]*\) )?'
+    r"REFERENCES (?P<ref>\"[^\"]+\" ?\(\"[^\"]+\"\))"
+)
+_INLINE_UNIQUE = re.compile(r'ADD COLUMN "(?P<column>[^"]+)" [^;]* UNIQUE\b')
+_DROP = re.compile(r'DROP (?:CONSTRAINT|INDEX)(?: IF EXISTS)? "(?P<name>[^"]+)"')
+_INDEX_DEF = re.compile(r"^CREATE (?:UNIQUE )?INDEX \S+ ON \S+(?P<rest>.*)$", re.S)
+
+
+def pg_object_name(table: str, column: str, label: str) -> str:
+    """The name Postgres gives an inline constraint (its ``makeObjectName``)."""
+    first, second = table.encode(), column.encode()
+    room = MAX_IDENTIFIER_BYTES - 1 - len(label) - 2
+    while len(first) + len(second) > room:
+        if len(first) > len(second):
+            first = first[:-1]
+        else:
+            second = second[:-1]
+    clip = lambda raw: raw.decode("utf-8", "ignore")  # noqa: E731  (never split a character)
+    return f"{clip(first)}_{clip(second)}_{label}"
+
+
+def temporary_name(table: str, final: str) -> str:
+    return f"{OBJECT_PREFIX}ix_{digest(table, final)}"
+
+
+def from_django_sql(table: str, column: str, statements: list[str]) -> tuple[list[dict], set[str]]:
+    """Objects the plain operation creates on ``column``, and the names it drops."""
+    objects, dropped = [], set()
+    for statement in statements:
+        dropped.update(m["name"] for m in _DROP.finditer(statement))
+        if match := _CREATE_INDEX.match(statement.strip()):
+            objects.append({"kind": INDEX, "name": match["name"], "using": match["rest"].strip()})
+            continue
+        if match := _ADD_UNIQUE.search(statement):
+            objects.append({"kind": UNIQUE, "name": match["name"]})
+        if match := _INLINE_UNIQUE.search(statement):
+            objects.append({"kind": UNIQUE, "name": pg_object_name(table, column, "key")})
+        if (match := _ADD_FK.search(statement)) and "REFERENCES" in statement:
+            objects.append({"kind": FOREIGN_KEY, "name": match["name"], "references": match["ref"]})
+    return objects, dropped
+
+
+def existing(connection, schema: str, table: str, column: str) -> list[dict]:
+    """Single-column indexes and constraints on ``column`` (what an AlterField keeps)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT con.conname, con.contype, pg_catalog.pg_get_constraintdef(con.oid)
+            FROM pg_catalog.pg_constraint con
+            JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %s
+            WHERE n.nspname = %s AND c.relname = %s AND con.conkey = ARRAY[a.attnum]
+              AND con.contype IN ('u', 'f')
+            """,
+            [column, schema, table],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid)
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+            JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %s
+            WHERE n.nspname = %s AND c.relname = %s AND i.indnatts = 1
+              AND i.indkey[0] = a.attnum AND NOT i.indisprimary
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                              WHERE k.conindid = i.indexrelid)
+            """,
+            [column, schema, table],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT k.conname FROM pg_catalog.pg_constraint k
+            JOIN pg_catalog.pg_class c ON c.oid = k.confrelid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %s
+            WHERE n.nspname = %s AND c.relname = %s AND a.attnum = ANY(k.confkey)
+            """,
+            [column, schema, table],
+        )
+        incoming = [row[0] for row in cursor.fetchall()]
+    if incoming:
+        raise InvalidOperation(
+            f"Column {table}.{column} is referenced by foreign keys {incoming}; changing it "
+            "with AlterCompatColumn would detach them. Change it in a plain migration."
+        )
+    objects = []
+    for name, kind, definition in constraints:
+        if kind == "u":
+            objects.append({"kind": UNIQUE, "name": name})
+        else:
+            ref = re.search(r"REFERENCES (\S+?\(\S+?\))", definition)
+            objects.append({"kind": FOREIGN_KEY, "name": name, "references": ref[1]})
+    for name, definition in indexes:
+        objects.append({"kind": INDEX, "name": name, "using": _INDEX_DEF.match(definition)["rest"]})
+    return objects
+
+
+def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
+    """Statements, each its own transaction, that build one object under its temporary name."""
+    temp = ident(temporary_name(table, item["name"]))
+    base = ident(schema, table)
+    if item["kind"] == FOREIGN_KEY:
+        return [
+            f"ALTER TABLE {base} ADD CONSTRAINT {temp} FOREIGN KEY ({ident(column)}) "
+            f"REFERENCES {item['references']} DEFERRABLE INITIALLY DEFERRED NOT VALID",
+            f"ALTER TABLE {base} VALIDATE CONSTRAINT {temp}",
+        ]
+    unique = "UNIQUE " if item["kind"] == UNIQUE else ""
+    using = item.get("using") or f"({ident(column)})"
+    return [f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {base} {using}"]
+
+
+def attach(schema: str, table: str, item: Mapping) -> str:
+    """The statement in ``complete``'s transaction that gives the object its final name."""
+    temp = ident(temporary_name(table, item["name"]))
+    base, final = ident(schema, table), ident(item["name"])
+    if item["kind"] == UNIQUE:
+        return f"ALTER TABLE {base} ADD CONSTRAINT {final} UNIQUE USING INDEX {temp}"
+    if item["kind"] == FOREIGN_KEY:
+        return f"ALTER TABLE {base} RENAME CONSTRAINT {temp} TO {final}"
+    return f"ALTER INDEX {ident(schema, temporary_name(table, item['name']))} RENAME TO {final}"
