@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
@@ -377,8 +377,16 @@ def build_constraints(alias: str) -> int:
                         statements = statements[1:]  # added NOT VALID already: validate it
                     else:
                         editor.execute(drop, params=None)
-                for statement in statements:
-                    sql.execute_concurrently(editor, statement, undo_failed=drop)
+                try:
+                    for statement in statements:
+                        sql.execute_concurrently(editor, statement, undo_failed=drop)
+                except IntegrityError as exc:
+                    raise InvalidOperation(
+                        f"Building {item['kind']} {item['name']} on {touched.table}."
+                        f"{names['column']} failed: {str(exc.__cause__ or exc).strip()}. Fix "
+                        "those rows (the rollout stays pending), then run `manage.py compat "
+                        "backfill` to build it again."
+                    ) from exc
                 built += 1
     return built
 

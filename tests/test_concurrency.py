@@ -75,8 +75,18 @@ def start(conninfo: str, colour: str, count: int = 2) -> list[Writer]:
 
 
 def stop(writers: list[Writer]) -> None:
+    """Stop the writers and wait until the server has let their sessions go."""
     for writer in writers:
         writer.finish()
+    names = [f"compat_{w.colour}:{w.name}" for w in writers]
+    deadline = time.monotonic() + 10
+    while (
+        rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = ANY(%s)", [names])[0][
+            0
+        ]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
 
 
 def seed_and_expand_under_traffic(conninfo: str) -> tuple[list[Writer], list[Writer]]:
