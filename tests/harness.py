@@ -51,16 +51,16 @@ def applied(app_label: str) -> list[str]:
 
 
 def apply_operations(operations, app_label: str, at: str, alias: str = "default", also=()) -> None:
-    """Apply operations one by one the way Migration.apply does, outside any migration file.
+    """Apply operations the way Migration.apply does, outside any migration file.
 
     ``also`` names further migration nodes whose models the operations refer to.
     """
     connection = connections[alias]
     nodes = [(app_label, at), *also]
     state = MigrationExecutor(connection).loader.project_state(nodes, at_end=True)
-    for operation in operations:
-        new_state = state.clone()
-        operation.state_forwards(app_label, new_state)
-        with connection.schema_editor() as editor:
+    with connection.schema_editor() as editor:  # one transaction, as for one migration
+        for operation in operations:
+            new_state = state.clone()
+            operation.state_forwards(app_label, new_state)
             operation.database_forwards(app_label, editor, state, new_state)
-        state = new_state
+            state = new_state

@@ -75,6 +75,22 @@ CASES = {
         new_row={"price": Decimal("5.50")},
         legacy_reads={"price_cents": 550},
     ),
+    "two changes to one column": Case(
+        [
+            AlterCompatColumn("item", "qty", models.BigIntegerField(), up="qty", down="qty"),
+            AlterCompatColumn(
+                "item",
+                "qty",
+                models.DecimalField(max_digits=12, decimal_places=2),
+                up="qty / 2.0",
+                down="round(qty * 2)",
+            ),
+        ],
+        legacy_sees={"qty": Decimal("3.50")},
+        new_row={"qty": Decimal("4.00")},
+        legacy_reads={"qty": 8},
+        after_update={"qty": Decimal("4.00")},
+    ),
     "varchar(50) to varchar(200)": Case(
         [
             AlterCompatColumn(
