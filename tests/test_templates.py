@@ -9,7 +9,7 @@ from django.db import models
 from django.db.migrations.writer import MigrationWriter
 
 from compat_views.operations import AddCompatColumn, RenameCompatColumn
-from tests.harness import apply_operations, compat, leftovers, migrate, model_at, rows
+from tests.harness import apply_operations, columns, compat, leftovers, migrate, model_at, rows
 
 TEMPLATES = sorted((Path(__file__).parent.parent / "migrations_templates").glob("0*.py"))
 
@@ -33,8 +33,15 @@ def test_templates_apply_to_a_bookshop_table(db):
     ]
     legacy.create(isbn="2", title="Emma", price_cents=500)
     assert rows("SELECT price FROM library_book WHERE isbn = '2'") == [(Decimal("5.00"),)]
+    rows(
+        "INSERT INTO library_book (isbn, name, price, on_sale, stock) "
+        "VALUES ('3', 'Ulysses', 7.25, true, 0)"
+    )
+    assert legacy.get(isbn="3").price_cents == 725  # down, for the column the new shape dropped
+    assert legacy.get(isbn="3").title == "Ulysses"
     compat("complete")
     assert leftovers() == {}
+    assert "price_cents" not in columns("library_book")
 
 
 @pytest.mark.parametrize(
