@@ -199,7 +199,7 @@ def object_state(connection, schema: str, table: str, name: str) -> str | None:
         SELECT CASE WHEN k.convalidated THEN 'valid' ELSE 'invalid' END
         FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relname = %s AND k.conname = %s AND k.contype = 'f'
+        WHERE n.nspname = %s AND c.relname = %s AND k.conname = %s AND k.contype IN ('f', 'c')
         """,
         [schema, name, schema, table, name],
     )

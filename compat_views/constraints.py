@@ -22,7 +22,7 @@ from .errors import InvalidOperation
 from .naming import MAX_IDENTIFIER_BYTES, OBJECT_PREFIX, digest
 from .sql import ident
 
-INDEX, UNIQUE, FOREIGN_KEY = "index", "unique", "foreign_key"
+INDEX, UNIQUE, FOREIGN_KEY, CHECK = "index", "unique", "foreign_key", "check"
 
 _CREATE_INDEX = re.compile(r'^CREATE INDEX "(?P<name>[^"]+)" ON "[^"]+"(?P<rest>.*?);?$', re.S)
 _ADD_UNIQUE = re.compile(r'ADD CONSTRAINT "(?P<name>[^"]+)" UNIQUE \((?P<columns>[^)]*)\)')
@@ -31,6 +31,8 @@ _ADD_FK = re.compile(
     r"REFERENCES (?P<ref>\"[^\"]+\" ?\(\"[^\"]+\"\))"
 )
 _INLINE_UNIQUE = re.compile(r'ADD COLUMN "(?P<column>[^"]+)" [^;]* UNIQUE\b')
+_ADD_CHECK = re.compile(r'ADD CONSTRAINT "(?P<name>[^"]+)" CHECK (?P<check>\(.*\));?$', re.S)
+_INLINE_CHECK = re.compile(r'ADD COLUMN "[^"]+" [^;]*? CHECK (?P<check>\(.*?\))(?: |;|$)', re.S)
 _DROP = re.compile(r'DROP (?:CONSTRAINT|INDEX)(?: IF EXISTS)? "(?P<name>[^"]+)"')
 _INDEX_DEF = re.compile(r"^CREATE (?:UNIQUE )?INDEX \S+ ON \S+(?P<rest>.*)$", re.S)
 
@@ -64,6 +66,11 @@ def from_django_sql(table: str, column: str, statements: list[str]) -> tuple[lis
             objects.append({"kind": UNIQUE, "name": match["name"]})
         if match := _INLINE_UNIQUE.search(statement):
             objects.append({"kind": UNIQUE, "name": pg_object_name(table, column, "key")})
+        if match := _ADD_CHECK.search(statement):
+            objects.append({"kind": CHECK, "name": match["name"], "check": match["check"]})
+        if match := _INLINE_CHECK.search(statement):
+            name = pg_object_name(table, column, "check")
+            objects.append({"kind": CHECK, "name": name, "check": match["check"]})
         if (match := _ADD_FK.search(statement)) and "REFERENCES" in statement:
             objects.append({"kind": FOREIGN_KEY, "name": match["name"], "references": match["ref"]})
     return objects, dropped
@@ -80,7 +87,7 @@ def existing(connection, schema: str, table: str, column: str) -> list[dict]:
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %s
             WHERE n.nspname = %s AND c.relname = %s AND con.conkey = ARRAY[a.attnum]
-              AND con.contype IN ('u', 'f')
+              AND con.contype IN ('u', 'f', 'c')
             """,
             [column, schema, table],
         )
@@ -121,6 +128,8 @@ def existing(connection, schema: str, table: str, column: str) -> list[dict]:
     for name, kind, definition in constraints:
         if kind == "u":
             objects.append({"kind": UNIQUE, "name": name})
+        elif kind == "c":
+            objects.append({"kind": CHECK, "name": name, "check": definition[len("CHECK ") :]})
         else:
             ref = re.search(r"REFERENCES (\S+?\(\S+?\))", definition)
             objects.append({"kind": FOREIGN_KEY, "name": name, "references": ref[1]})
@@ -133,10 +142,15 @@ def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
     """Statements, each its own transaction, that build one object under its temporary name."""
     temp = ident(temporary_name(table, item["name"]))
     base = ident(schema, table)
-    if item["kind"] == FOREIGN_KEY:
+    if item["kind"] in (FOREIGN_KEY, CHECK):
+        body = (
+            f"CHECK {item['check']}"
+            if item["kind"] == CHECK
+            else f"FOREIGN KEY ({ident(column)}) REFERENCES {item['references']} "
+            "DEFERRABLE INITIALLY DEFERRED"
+        )
         return [
-            f"ALTER TABLE {base} ADD CONSTRAINT {temp} FOREIGN KEY ({ident(column)}) "
-            f"REFERENCES {item['references']} DEFERRABLE INITIALLY DEFERRED NOT VALID",
+            f"ALTER TABLE {base} ADD CONSTRAINT {temp} {body} NOT VALID",
             f"ALTER TABLE {base} VALIDATE CONSTRAINT {temp}",
         ]
     unique = "UNIQUE " if item["kind"] == UNIQUE else ""
@@ -150,6 +164,6 @@ def attach(schema: str, table: str, item: Mapping) -> str:
     base, final = ident(schema, table), ident(item["name"])
     if item["kind"] == UNIQUE:
         return f"ALTER TABLE {base} ADD CONSTRAINT {final} UNIQUE USING INDEX {temp}"
-    if item["kind"] == FOREIGN_KEY:
+    if item["kind"] in (FOREIGN_KEY, CHECK):
         return f"ALTER TABLE {base} RENAME CONSTRAINT {temp} TO {final}"
     return f"ALTER INDEX {ident(schema, temporary_name(table, item['name']))} RENAME TO {final}"

@@ -373,7 +373,7 @@ def build_constraints(alias: str) -> int:
                 drop = f"DROP INDEX CONCURRENTLY IF EXISTS {sql.ident(touched.schema, temp)}"
                 statements = constraints.build(touched.schema, touched.table, names["column"], item)
                 if state == "invalid":
-                    if item["kind"] == constraints.FOREIGN_KEY:
+                    if item["kind"] in (constraints.FOREIGN_KEY, constraints.CHECK):
                         statements = statements[1:]  # added NOT VALID already: validate it
                     else:
                         editor.execute(drop, params=None)

@@ -91,6 +91,21 @@ CASES = {
         legacy_reads={"qty": 8},
         after_update={"qty": Decimal("4.00")},
     ),
+    "non-invertible up and a check constraint": Case(
+        [
+            AlterCompatColumn(
+                "item", "sku", models.CharField(max_length=50), up="lower(sku)", down="sku"
+            ),
+            AlterCompatColumn(
+                "item", "qty", models.PositiveIntegerField(), up="abs(qty)", down="qty"
+            ),
+            AddCompatColumn("item", "rank", models.PositiveSmallIntegerField(null=True)),
+        ],
+        legacy_sees={"sku": "a-1", "qty": 7, "rank": None},
+        new_row={"sku": "new", "qty": 3, "rank": 2},
+        legacy_reads={"sku": "new", "qty": 3},
+        after_update={"sku": "a-1", "qty": 8, "rank": None},
+    ),
     "varchar(50) to varchar(200)": Case(
         [
             AlterCompatColumn(
@@ -244,7 +259,9 @@ def read(conn, row_id: int, names) -> dict:
 def second(values: dict) -> dict:
     """The same values for a second legacy row, unique where the first row's are."""
     return {
-        k: v.replace("A-1", "A-2").replace("X1", "X2") if isinstance(v, str) else v
+        k: v.replace("A-1", "A-2").replace("a-1", "a-2").replace("X1", "X2")
+        if isinstance(v, str)
+        else v
         for k, v in values.items()
     }
 
