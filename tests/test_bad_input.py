@@ -15,7 +15,12 @@ from compat_views.errors import (
     RolloutConflict,
     SessionsConnected,
 )
-from compat_views.operations import AddCompatColumn, RenameCompatColumn
+from compat_views.operations import (
+    AddCompatColumn,
+    AlterCompatColumn,
+    RemoveCompatColumn,
+    RenameCompatColumn,
+)
 from tests.harness import apply_operations, compat, migrate, rows
 
 
@@ -164,3 +169,42 @@ def test_no_colour_configured(db, monkeypatch):
 def test_nothing_pending(db):
     with pytest.raises(CommandError, match="No rollout is pending"):
         compat("complete")
+
+
+@pytest.mark.parametrize(
+    "operation, message",
+    [
+        (
+            AlterCompatColumn(
+                "book", "stock", models.BigIntegerField(), up="stock", down="stock +"
+            ),
+            "syntax error",
+        ),
+        (
+            AlterCompatColumn("book", "stock", models.BigIntegerField(), up="stock", down="title"),
+            "integer",
+        ),
+        (RemoveCompatColumn("book", "title"), "NOT NULL and has no default.*Pass `down`"),
+        (RemoveCompatColumn("book", "title", down="nosuch"), "nosuch"),
+        (
+            AlterCompatColumn("book", "nosuch", models.IntegerField(), up="1", down="1"),
+            "has no field 'nosuch'",
+        ),
+    ],
+)
+def test_bad_alter_and_remove(library, operation, message):
+    with pytest.raises(InvalidOperation, match=f"(?s){message}"):
+        run_operation(operation, "library", "0001_initial")
+    assert snapshot() == library
+
+
+def test_altering_a_referenced_column_is_refused(db):
+    migrate("library", "0001")
+    rows("CREATE TABLE loan (id int PRIMARY KEY, isbn varchar(20) REFERENCES library_book(isbn))")
+    before = snapshot()
+    operation = AlterCompatColumn(
+        "book", "isbn", models.CharField(max_length=40, unique=True), up="isbn", down="isbn"
+    )
+    with pytest.raises(InvalidOperation, match="referenced by foreign keys"):
+        run_operation(operation, "library", "0001_initial")
+    assert snapshot() == before
