@@ -363,7 +363,7 @@ def build_constraints(alias: str) -> int:
         return 0
     connection, built = connections[alias], 0
     with connection.schema_editor(atomic=False) as editor:
-        for operation, names in _finishing(rollout):
+        for operation, names in finishing(rollout):
             touched = operation.touched
             for item in operation.spec.get("objects", []):
                 temp = constraints.temporary_name(touched.table, item["name"])
@@ -405,7 +405,7 @@ def complete(alias: str, force: bool = False) -> Rollout:
     run_deferred(alias)
     connection = connections[alias]
     with connection.schema_editor(atomic=False) as editor:
-        for operation, names in _finishing(rollout):
+        for operation, names in finishing(rollout):
             touched = operation.touched
             sql.execute_all(
                 editor, ddl.prepare(touched.schema, touched.table, operation.spec, names)
@@ -415,7 +415,7 @@ def complete(alias: str, force: bool = False) -> Rollout:
         lock(editor, rollout, rollout.tables.all())
         for touched in rollout.tables.all():
             _drop_table_objects(editor, rollout, touched)
-        for operation, names in _finishing(rollout):
+        for operation, names in finishing(rollout):
             touched = operation.touched
             sql.execute_all(
                 editor, ddl.finish(touched.schema, touched.table, operation.spec, names)
@@ -424,7 +424,7 @@ def complete(alias: str, force: bool = False) -> Rollout:
     return rollout
 
 
-def _finishing(rollout: Rollout):
+def finishing(rollout: Rollout):
     """Each operation, oldest first, with the physical names its columns have now."""
     for touched in rollout.tables.order_by("pk"):
         plan = plan_of(touched)

@@ -4,7 +4,58 @@ from __future__ import annotations
 
 from django.db import connections
 
-from . import catalog, lifecycle, naming
+from . import catalog, constraints, lifecycle, naming, triggers, views
+
+
+def drift(connection, rollout, touched) -> list[str]:
+    """Generated objects whose definition no longer matches what the state renders."""
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    plan = lifecycle.plan_of(touched)
+    problems = []
+    expected = views.expected_comment(
+        legacy_schema,
+        touched.table,
+        touched.schema,
+        touched.table,
+        plan,
+        catalog.server_version(connection) >= 150000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            [legacy_schema, touched.table],
+        )
+        row = cursor.fetchone()
+        if row is None or row[0] != expected:
+            problems.append(f"view {legacy_schema}.{touched.table} is missing or was changed")
+        wanted = (
+            triggers.triggers_for(touched.schema, touched.table, legacy_schema, plan)
+            if plan.ups or plan.downs
+            else []
+        )
+        for trigger in wanted:
+            cursor.execute(
+                "SELECT pg_catalog.obj_description(t.oid, 'pg_trigger') "
+                "FROM pg_catalog.pg_trigger t WHERE t.tgname = %s",
+                [trigger.name],
+            )
+            row = cursor.fetchone()
+            if row is None or row[0] != trigger.compile().hash:
+                problems.append(f"trigger {trigger.name} is missing or was changed")
+    return problems
+
+
+def pending_builds(connection, rollout) -> list[str]:
+    waiting = []
+    for operation, _ in lifecycle.finishing(rollout):
+        touched = operation.touched
+        for item in operation.spec.get("objects", []):
+            temp = constraints.temporary_name(touched.table, item["name"])
+            if catalog.object_state(connection, touched.schema, touched.table, temp) != "valid":
+                waiting.append(f"{item['kind']} {item['name']} on {touched.table}")
+    return waiting
 
 
 def report(alias: str) -> dict:
@@ -24,9 +75,16 @@ def report(alias: str) -> dict:
         ),
         "new_sessions": len(catalog.sessions(connection, lifecycle.colour_tag(rollout.new_colour))),
         "tables": [
-            {"schema": t.schema, "table": t.table, "mapping": t.mapping, "key": t.key_column}
+            {
+                "schema": t.schema,
+                "table": t.table,
+                "mapping": t.mapping,
+                "key": t.key_column,
+                "drift": drift(connection, rollout, t),
+            }
             for t in rollout.tables.order_by("pk")
         ],
+        "pending_builds": pending_builds(connection, rollout),
         "operations": [
             {
                 "seq": op.seq,
@@ -82,6 +140,14 @@ def render_text(data: dict) -> str:
             lines.append(
                 "Pending backfill: run `manage.py compat backfill` (complete runs it too)."
             )
+        for build in rollout["pending_builds"]:
+            lines.append(f"Pending build: {build} (`manage.py compat backfill` builds it).")
+        for table in rollout["tables"]:
+            for problem in table["drift"]:
+                lines.append(
+                    f"DRIFT: {problem} since compat_views made it. Find out who changed it; "
+                    "`compat rollback` then `migrate` regenerates everything."
+                )
     leftovers = {k: v for k, v in data["leftovers"].items() if v}
     if leftovers and rollout is None:
         lines.append(f"Leftover compat objects with no pending rollout: {leftovers}")

@@ -9,6 +9,7 @@ from .mapping import Plan
 from .sql import ident, literal
 
 VIEW_COMMENT_PREFIX = "compat_views view "
+_NO_DEFAULTS: dict[str, Column] = {}
 
 
 def projection(pairs: list[tuple[str, str]], source: str) -> str:
@@ -52,7 +53,7 @@ def render(
     )
     statements = [f"DROP VIEW IF EXISTS {qualified_view}", create]
     for legacy, column in plan.mapping.items():
-        default = _default(base, physical[column])
+        default = _default(base, physical[column]) if physical else None
         if default is not None:
             statements.append(
                 f"ALTER VIEW {qualified_view} ALTER COLUMN {ident(legacy)} SET DEFAULT {default}"
@@ -60,11 +61,21 @@ def render(
     for grantee, privilege in grants:
         role = ident(grantee) if grantee else "PUBLIC"
         statements.append(f"GRANT {privilege} ON {qualified_view} TO {role}")
-    fingerprint = hashlib.sha256(create.encode()).hexdigest()[:16]
-    statements.append(
-        f"COMMENT ON VIEW {qualified_view} IS {literal(VIEW_COMMENT_PREFIX + fingerprint)}"
-    )
+    statements.append(f"COMMENT ON VIEW {qualified_view} IS {literal(comment(create))}")
     return statements
+
+
+def comment(create: str) -> str:
+    """The view's comment: a hash of its definition, so ``compat status`` can spot drift."""
+    return VIEW_COMMENT_PREFIX + hashlib.sha256(create.encode()).hexdigest()[:16]
+
+
+def expected_comment(
+    legacy_schema: str, view: str, base_schema: str, table: str, plan: Plan, security_invoker: bool
+) -> str:
+    return comment(
+        render(legacy_schema, view, base_schema, table, plan, _NO_DEFAULTS, [], security_invoker)[1]
+    )
 
 
 def render_schema(legacy_schema: str, grantees: set[str | None]) -> list[str]:

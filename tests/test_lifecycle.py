@@ -6,6 +6,7 @@ import pytest
 from django.core.management.base import CommandError
 from django.db import connections
 
+from compat_views import naming
 from compat_views.models import Rollout
 from tests.harness import applied, columns, compat, leftovers, migrate, model_at, rows
 
@@ -127,6 +128,13 @@ def test_two_apps_join_one_rollout_and_status_reports_it(db, capsys):
     text = capsys.readouterr().out
     assert "legacy colour blue" in text and "title -> name" in text
     assert "shop.0002_add_amount_status_note: add_column shop_order amount" in text
+    assert "DRIFT" not in text
+    rows("COMMENT ON VIEW compat_blue.library_book IS 'edited by hand'")
+    rows(f"DROP TRIGGER {naming.sync_trigger('public', 'shop_order', 'upd')} ON shop_order")
+    call_command("compat", "status")
+    text = capsys.readouterr().out
+    assert "DRIFT: view compat_blue.library_book is missing or was changed" in text
+    assert "DRIFT: trigger _compat_sync_upd_" in text
     connections["legacy"].close()
     compat("complete")
     assert leftovers() == {}
