@@ -64,19 +64,14 @@ def begin(schema_editor) -> Rollout:
     return rollout
 
 
-def touch(schema_editor, rollout: Rollout, table: str) -> TouchedTable:
+def touch(schema_editor, rollout: Rollout, target: Target) -> TouchedTable:
     """The table's snapshot in this rollout, taken the first time an operation touches it."""
-    connection = schema_editor.connection
-    schema = catalog.base_schema(connection, table)
-    touched = rollout.tables.filter(schema=schema, table=table).first()
-    if touched is None:
-        touched = TouchedTable.objects.using(connection.alias).create(
-            rollout=rollout,
-            schema=schema,
-            table=table,
-            legacy_columns=[c.name for c in catalog.columns(connection, schema, table)],
-            key_column=catalog.key_column(connection, schema, table) or "",
-        )
+    touched, _ = TouchedTable.objects.using(schema_editor.connection.alias).get_or_create(
+        rollout=rollout,
+        schema=target.schema,
+        table=target.table,
+        defaults={"legacy_columns": target.plan.legacy_columns, "key_column": target.key_column},
+    )
     return touched
 
 
@@ -107,13 +102,12 @@ class Target:
     plan: Plan
     key_column: str
 
-    def scope(self, extra: dict[str, str] | None = None) -> list[tuple[str, str]]:
-        """(name, SQL) pairs of the new shape as it is now, plus columns about to exist."""
-        pairs = [
+    def scope(self) -> list[tuple[str, str]]:
+        """(name, SQL) pairs of the new shape as it is now, for checking an expression."""
+        return [
             (name, sql.ident("_compat_t", column))
             for name, column in self.plan.columns(self.plan.current)
         ]
-        return [*pairs, *(extra or {}).items()]
 
 
 def target(connection, table: str) -> Target:

@@ -14,7 +14,7 @@ import inspect
 from django.db.migrations import Migration
 from django.db.migrations.operations.base import Operation
 
-from .. import catalog, conf, ddl, lifecycle, naming
+from .. import conf, ddl, lifecycle
 from ..errors import InvalidOperation
 
 
@@ -114,12 +114,18 @@ class CompatOperation(Operation):
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         raise NotImplementedError
 
-    def run(self, app_label, schema_editor, table: str, spec: dict, *, backfill: bool = False):
+    def run(
+        self,
+        app_label,
+        schema_editor,
+        target: lifecycle.Target,
+        spec: dict,
+        *,
+        backfill: bool = False,
+    ):
         """Start or join the rollout and apply ``spec`` (after the subclass validated it)."""
-        naming.check_identifier(table, "table")
         if schema_editor.collect_sql:
-            schema = catalog.base_schema(schema_editor.connection, table)
-            for statement in ddl.expand(schema, table, spec):
+            for statement in ddl.expand(target.schema, target.table, spec):
                 schema_editor.execute(statement, params=None)
             schema_editor.execute(
                 "-- compat_views: legacy view and sync trigger are regenerated at migrate time",
@@ -127,5 +133,5 @@ class CompatOperation(Operation):
             )
             return
         rollout = lifecycle.begin(schema_editor)
-        touched = lifecycle.touch(schema_editor, rollout, table)
+        touched = lifecycle.touch(schema_editor, rollout, target)
         lifecycle.apply(schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill)

@@ -57,9 +57,10 @@ class RenameCompatColumn(CompatOperation):
         if old_column == new_column:
             return  # a db_column kept the name: only Django's state changes
         naming.check_identifier(new_column, "column")
-        lifecycle.target(schema_editor.connection, old_model._meta.db_table)
+        table = naming.check_identifier(old_model._meta.db_table, "table")
+        target = lifecycle.target(schema_editor.connection, table)
         spec = {"kind": RENAME_COLUMN, "old": old_column, "new": new_column}
-        self.run(app_label, schema_editor, old_model._meta.db_table, spec)
+        self.run(app_label, schema_editor, target, spec)
 
 
 def _default_sql(schema_editor, field: models.Field) -> tuple[str | None, bool]:
@@ -193,7 +194,7 @@ class AddCompatColumn(CompatOperation):
         spec["objects"] = django_objects(
             self, app_label, schema_editor, from_state, to_state, target, field.column
         )
-        self.run(app_label, schema_editor, table, spec, backfill=bool(self.up))
+        self.run(app_label, schema_editor, target, spec, backfill=bool(self.up))
 
 
 class AlterCompatColumn(CompatOperation):
@@ -268,7 +269,7 @@ class AlterCompatColumn(CompatOperation):
         spec["objects"] = django_objects(
             self, app_label, schema_editor, from_state, to_state, target, field.column, old_column
         )
-        self.run(app_label, schema_editor, table, spec, backfill=True)
+        self.run(app_label, schema_editor, target, spec, backfill=True)
 
 
 class RemoveCompatColumn(CompatOperation):
@@ -332,4 +333,4 @@ class RemoveCompatColumn(CompatOperation):
                     "the remaining columns) or give the field a default first."
                 )
             spec["fill_default"] = default
-        self.run(app_label, schema_editor, table, spec)
+        self.run(app_label, schema_editor, target, spec)
