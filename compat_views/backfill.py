@@ -22,25 +22,32 @@ from django.db import connections, transaction
 
 from . import conf
 from .mapping import Plan, Sync
-from .sql import ident
+from .sql import ident, literal
 from .views import projection
 
 
 def render_batch(
-    schema: str, table: str, key: str, column: str, plan: Plan, sync: Sync, first: bool
+    schema: str, table: str, key: str, column: str, plan: Plan, sync: Sync, after, size: int
 ) -> str:
-    base, row = ident(schema, table), ident("_compat_row")
+    """One batch: the next ``size`` keys after ``after`` (None: from the start), filled.
+
+    The UPDATE is bounded by a key range (not joined to the batch), so each batch
+    reads only its own slice of the primary key index, whatever the table's size.
+    Values are inlined as literals, so a ``%`` in ``up`` is never a placeholder.
+    """
+    base, row, k = ident(schema, table), ident("_compat_row"), ident(key)
     scope = projection(plan.columns(sync.scope), "_compat_row")
-    after = "" if first else f"WHERE {ident(key)} > %s "
+    lower = "" if after is None else f"{k} > {literal(after)}"
     return (
-        f"WITH _compat_batch AS (SELECT {ident(key)} AS k FROM {base} {after}"
-        f"ORDER BY {ident(key)} LIMIT %s), "
+        f"WITH _compat_batch AS (SELECT {k} AS k FROM {base} "
+        f"{'WHERE ' + lower if lower else ''} ORDER BY {k} LIMIT {int(size)}), "
+        "_compat_bounds AS (SELECT max(k) AS hi, count(*) AS n FROM _compat_batch), "
         f"_compat_done AS (UPDATE {base} AS {row} SET {ident(column)} = "
         f"(SELECT ({sync.expression}) FROM (SELECT {scope}) AS _compat_legacy) "
-        f"FROM _compat_batch WHERE {row}.{ident(key)} = _compat_batch.k "
+        f"WHERE {row}.{k} <= (SELECT hi FROM _compat_bounds) "
+        f"{'AND ' + row + '.' + lower if lower else ''} "
         f"AND {row}.{ident(column)} IS NULL RETURNING 1) "
-        "SELECT (SELECT max(k) FROM _compat_batch), (SELECT count(*) FROM _compat_batch), "
-        "(SELECT count(*) FROM _compat_done)"
+        "SELECT hi, n, (SELECT count(*) FROM _compat_done) FROM _compat_bounds"
     )
 
 
@@ -108,16 +115,16 @@ def run(
         total = _count(cursor, schema, table)
     filled = scanned = 0
     while operation.backfill_status == "pending":
-        first = operation.backfill_checkpoint is None
-        statement = render_batch(schema, table, key, column, plan, sync, first)
-        params = [batch_size] if first else [operation.backfill_checkpoint, batch_size]
+        statement = render_batch(
+            schema, table, key, column, plan, sync, operation.backfill_checkpoint, batch_size
+        )
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_catalog.set_config('search_path', "
                 "%s || ', ' || pg_catalog.current_setting('search_path'), true)",
                 [ident(legacy_schema)],
             )
-            cursor.execute(statement, params)
+            cursor.execute(statement)
             last, seen, updated = cursor.fetchone()
             if seen:
                 operation.backfill_checkpoint = _checkpoint(last)

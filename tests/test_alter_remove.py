@@ -97,7 +97,11 @@ CASES = {
                 "item", "sku", models.CharField(max_length=50), up="lower(sku)", down="sku"
             ),
             AlterCompatColumn(
-                "item", "qty", models.PositiveIntegerField(), up="abs(qty)", down="qty"
+                "item",
+                "qty",
+                models.PositiveIntegerField(),
+                up="abs(qty) % 100000",  # a % is never a placeholder
+                down="qty",
             ),
             AddCompatColumn("item", "rank", models.PositiveSmallIntegerField(null=True)),
         ],
