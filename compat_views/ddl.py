@@ -60,6 +60,18 @@ def not_null_check(schema: str, table: str, column: str) -> str:
     return f"{OBJECT_PREFIX}nn_{digest(schema, table, column)}"
 
 
+def _needs_not_null_check(spec: Mapping) -> bool:
+    return spec["kind"] in (ADD_COLUMN, ALTER_COLUMN) and bool(spec.get("up")) and spec["not_null"]
+
+
+def unprepare(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> list[str]:
+    """Undo ``prepare`` (a CHECK left NOT VALID would reject writes the rollout allows)."""
+    if not _needs_not_null_check(spec):
+        return []
+    check = ident(not_null_check(schema, table, names["column"]))
+    return [_alter(schema, table, f"DROP CONSTRAINT IF EXISTS {check}")]
+
+
 def prepare(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> list[str]:
     """Constraint work ``complete`` does first, each statement its own short transaction.
 
@@ -67,14 +79,12 @@ def prepare(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) ->
     under a lock that lets writes through. The validated CHECK then lets ``SET NOT
     NULL`` (in ``finish``) skip its own scan under an exclusive lock.
     """
-    if spec["kind"] not in (ADD_COLUMN, ALTER_COLUMN) or not spec.get("up"):
-        return []
-    if not spec["not_null"]:
+    if not _needs_not_null_check(spec):
         return []
     column = names["column"]
     check = ident(not_null_check(schema, table, column))
     return [
-        f"ALTER TABLE {ident(schema, table)} DROP CONSTRAINT IF EXISTS {check}",
+        *unprepare(schema, table, spec, names),
         _alter(
             schema, table, f"ADD CONSTRAINT {check} CHECK ({ident(column)} IS NOT NULL) NOT VALID"
         ),

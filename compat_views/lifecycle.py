@@ -401,9 +401,18 @@ def complete(alias: str, force: bool = False) -> Rollout:
     with connection.schema_editor(atomic=False) as editor:
         for operation, names in finishing(rollout):
             touched = operation.touched
-            sql.execute_all(
-                editor, ddl.prepare(touched.schema, touched.table, operation.spec, names)
-            )
+            try:
+                sql.execute_all(
+                    editor, ddl.prepare(touched.schema, touched.table, operation.spec, names)
+                )
+            except IntegrityError as exc:
+                args = (touched.schema, touched.table, operation.spec, names)
+                sql.execute_all(editor, ddl.unprepare(*args))
+                raise InvalidOperation(
+                    f"Column {touched.table}.{names['column']} must become NOT NULL, but some "
+                    "rows hold NULL (their `up` gave NULL). Fill them (the new colour can), "
+                    "then run `compat complete` again; nothing else was changed."
+                ) from exc
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)
         lock(editor, rollout, rollout.tables.all())

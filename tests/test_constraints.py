@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import models
 
 from compat_views.errors import CompatError
@@ -40,3 +41,19 @@ def test_invalid_concurrent_index_is_detected_and_rebuilt(db):
         "SELECT conname FROM pg_constraint WHERE conrelid = 'inventory_item'::regclass "
         "AND contype = 'u'"
     ) == [("inventory_item_ean_key",)]
+
+
+def test_complete_names_rows_that_block_not_null(db):
+    migrate("inventory", "0001")
+    rows("INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ('A', 1, 1, 'x')")
+    note = AddCompatColumn("item", "label", models.TextField(), up="attrs")  # attrs is NULL
+    apply_operations([note], "inventory", "0001_initial")
+    with pytest.raises(CommandError, match="must become NOT NULL.*Fill them"):
+        compat("complete")
+    assert rows("SELECT status FROM compat_views_rollout") == [("pending",)]
+    assert rows("SELECT count(*) FROM pg_constraint WHERE conname LIKE '\\_compat\\_nn%%'") == [
+        (0,)
+    ]  # no half-made CHECK left to reject the legacy colour's writes
+    rows("UPDATE inventory_item SET label = 'filled'")
+    compat("complete")
+    assert leftovers() == {}
