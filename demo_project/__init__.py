@@ -2,9 +2,11 @@
 
 The original walkthrough switched between two copies of an app inside one project, and
 the database could hold only one schema at a time. Here two releases of one bookshop
-(``release1/`` and ``release2/``, each a complete Django project) serve one database at
-once: release 1 as the legacy colour blue through compat_views' views, release 2 as the
-new colour green on the real tables, until ``compat complete`` or ``compat rollback``.
+(``release1/`` and ``release2/``, each a complete Django project served by gunicorn) serve
+one database at once: release 1 as the legacy colour blue through compat_views' views,
+release 2 as the new colour green on the real tables, while traffic shifts from one to the
+other, until ``compat complete`` or ``compat rollback``.
 
-Run it from the repository root with ``python -m demo_project [--rollback] [--quick]``.
+Run it from the repository root with ``python -m demo_project [--rollback] [--quick]
+[--json PATH] [--html PATH]``; ``WALKTHROUGH.md`` has the same rollout by hand.
 """

@@ -1,43 +1,101 @@
-"""``python -m demo_project [--rollback] [--quick]``: run the walkthrough, exit 1 on failure."""
+"""``python -m demo_project [--rollback] [--quick] [--json PATH] [--html PATH]``.
+
+Runs the walkthrough, prints the summary, writes the HTML report (and the JSON result if
+asked), and exits 0 only when no request failed and every written row was read back as
+written. ``--break-trigger`` is left out of ``--help`` on purpose: it is for testing the
+checker (it makes the sync trigger a no-op right after the expand, so the run must fail).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 
-from .deployment import CommandFailed
-from .walkthrough import main
+from . import report
+from .walkthrough import Options, main, passed
+
+DEFAULT_HTML = Path(__file__).resolve().parent / "out" / "report.html"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m demo_project",
         description="Roll the bookshop from release 1 (blue) to release 2 (green) on one "
-        "database, with both releases serving during the rollout.",
+        "database, with both releases serving traffic during the rollout.",
     )
     parser.add_argument(
         "--rollback",
         action="store_true",
-        help="end with `compat rollback` (back to release 1) instead of `compat complete`",
+        help="shift traffic back to release 1 and end with `compat rollback` instead of "
+        "`compat complete`",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="write only a handful of books (the default adds a shelf for the backfill to walk)",
+        help="short phases and a small shelf: well under a minute",
     )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        default=DEFAULT_HTML,
+        help="where to write the HTML report (default: demo_project/out/report.html)",
+    )
+    parser.add_argument("--break-trigger", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def run() -> int:
-    args = parse_args()
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Unwind like Ctrl-C; ignore any further signal, so a second Ctrl-C cannot cut short
+    the ``finally`` blocks that stop the servers and drop the database."""
+    for handled in HANDLED:
+        signal.signal(handled, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP all unwind through every cleanup, once; a signal the
+    caller ignores (``nohup``, a background job's SIGINT) stays ignored."""
+    previous = {signum: signal.getsignal(signum) for signum in HANDLED}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt)
     try:
-        return main(rollback=args.rollback, quick=args.quick)
-    except CommandFailed as exc:
-        print(f"\n==> FAILED: {exc}", file=sys.stderr)
-        return 1
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    options = Options(rollback=args.rollback, quick=args.quick, break_trigger=args.break_trigger)
+    try:
+        with interruptible():
+            result = main(options)
     except KeyboardInterrupt:
-        print("\n==> interrupted; the demo database is gone", file=sys.stderr)
+        print("\n==> interrupted; the servers and the demo database are gone", file=sys.stderr)
         return 130
+    print("\n" + report.render_terminal(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"result: {args.json}")
+    args.html.parent.mkdir(parents=True, exist_ok=True)
+    args.html.write_text(report.render_html(result))
+    print(f"report: {args.html}")
+    return 0 if passed(result) else 1
 
 
 if __name__ == "__main__":

@@ -39,7 +39,11 @@ except KeyError:
         "postgresql://postgres@127.0.0.1:5432/compat_demo (`python -m demo_project` sets it)."
     ) from None
 
-DATABASES = {"default": database_from_url(DATABASE_URL)}
+# Persistent connections: the legacy colour's sessions are open before the expand and stay
+# open through it, which is the case compat_views must (and does) handle.
+DATABASES = {
+    "default": {**database_from_url(DATABASE_URL), "CONN_MAX_AGE": 300, "CONN_HEALTH_CHECKS": True}
+}
 
 # The deployment slot of this process; compat_views prepends compat_<colour> to the
 # search_path of each connection, which is all the legacy colour needs during a rollout.
@@ -60,9 +64,20 @@ INSTALLED_APPS = [
     "demo_project.common",
     "bookshop",
 ]
-MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # the page's form; the JSON API is exempt
+]
 ROOT_URLCONF = "urls"
 WSGI_APPLICATION = "wsgi.application"
+# A failed request's traceback goes to the server's stderr (DEBUG is off, so Django would
+# otherwise only mail it to ADMINS).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR"}},
+}
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

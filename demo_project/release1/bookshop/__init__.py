@@ -1,1 +1,1 @@
-"""Release 1's bookshop: books with a ``title`` and an integer ``price_cents``."""
+"""Release 1's bookshop: books with a ``title``, an integer ``price_cents`` and a ``format``."""

@@ -1,1 +1,2 @@
-"""Release 2's bookshop: ``title`` became ``name``; ``in_stock`` and a decimal ``price`` are new."""
+"""Release 2's bookshop: ``title`` became ``name``, integer cents a decimal ``price``, the
+``format`` is gone and every book has a ``slug``."""

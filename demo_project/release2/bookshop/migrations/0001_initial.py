@@ -23,6 +23,17 @@ class Migration(migrations.Migration):
                 ("title", models.CharField(max_length=200)),
                 ("price_cents", models.IntegerField()),
                 ("isbn", models.CharField(max_length=20, unique=True)),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[
+                            ("paperback", "Paperback"),
+                            ("hardcover", "Hardcover"),
+                            ("ebook", "E-book"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
             ],
         ),
     ]
