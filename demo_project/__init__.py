@@ -8,5 +8,5 @@ release 2 as the new colour green on the real tables, while traffic shifts from 
 other, until ``compat complete`` or ``compat rollback``.
 
 Run it from the repository root with ``python -m demo_project [--rollback] [--quick]
-[--json PATH] [--html PATH]``; ``WALKTHROUGH.md`` has the same rollout by hand.
+[--json PATH] [--html PATH]``; the README ("The demo by hand") has the same rollout by hand.
 """
