@@ -217,7 +217,7 @@ def apply(
 def _wrapper_schema(connection, touched: TouchedTable) -> str:
     """Where pgtrigger's wrapper functions went: the first schema of the installing
     session's search_path (they are created unqualified), which we look up by name."""
-    names = [naming.sync_trigger(touched.schema, touched.table, e) for e in triggers.EVENTS]
+    names = triggers.all_trigger_names(touched.schema, touched.table)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "

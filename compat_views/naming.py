@@ -38,15 +38,15 @@ def legacy_schema(colour: str) -> str:
     return check_identifier(f"{SCHEMA_PREFIX}{colour}", "legacy schema")
 
 
-def sync_trigger(schema: str, table: str, event: str) -> str:
-    """Trigger name (``event`` is ``ins`` or ``upd``); django-pgtrigger also gives its
-    (unused) wrapper function this name."""
-    return f"{OBJECT_PREFIX}sync_{event}_{digest(schema, table)}"
+def sync_trigger(schema: str, table: str, event: str, direction: str) -> str:
+    """Trigger name (``event``: ``ins``/``upd``; ``direction``: ``up``/``down``);
+    django-pgtrigger also gives its (unused) wrapper function this name."""
+    return f"{OBJECT_PREFIX}sync_{event}_{direction}_{digest(schema, table)}"
 
 
-def sync_function(schema: str, table: str) -> str:
-    """The plain plpgsql function the trigger executes (no per-row ignore check)."""
-    return f"{OBJECT_PREFIX}row_{digest(schema, table)}"
+def sync_function(schema: str, table: str, direction: str) -> str:
+    """The plain plpgsql function the triggers of one direction execute."""
+    return f"{OBJECT_PREFIX}row_{direction}_{digest(schema, table)}"
 
 
 def aside_column(column: str, taken: set[str]) -> str:

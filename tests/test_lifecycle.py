@@ -130,11 +130,11 @@ def test_two_apps_join_one_rollout_and_status_reports_it(db, capsys):
     assert "shop.0002_add_amount_status_note: add_column shop_order amount" in text
     assert "DRIFT" not in text
     rows("COMMENT ON VIEW compat_blue.library_book IS 'edited by hand'")
-    rows(f"DROP TRIGGER {naming.sync_trigger('public', 'shop_order', 'upd')} ON shop_order")
+    rows(f"DROP TRIGGER {naming.sync_trigger('public', 'shop_order', 'upd', 'up')} ON shop_order")
     call_command("compat", "status")
     text = capsys.readouterr().out
     assert "DRIFT: view compat_blue.library_book is missing or was changed" in text
-    assert "DRIFT: trigger _compat_sync_upd_" in text
+    assert "DRIFT: trigger _compat_sync_upd_up_" in text
     connections["legacy"].close()
     compat("complete")
     assert leftovers() == {}

@@ -45,8 +45,8 @@ def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
     touched = pending("default").tables.get()
     expected = triggers_for("public", "shop_order", "compat_blue", plan_of(touched))
     assert [t.name for t in expected] == [
-        naming.sync_trigger("public", "shop_order", event) for event in ("ins", "upd")
-    ]
+        naming.sync_trigger("public", "shop_order", event, "up") for event in ("ins", "upd")
+    ]  # only `up` steps here (added columns), so no `down` triggers
     for trigger in expected:
         assert not trigger.name.startswith("pgtrigger_")
         (comment, executes) = rows(
@@ -55,7 +55,7 @@ def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
             [trigger.name],
         )[0]
         assert comment == trigger.compile().hash  # pgtrigger's hash: drift is detectable
-        assert executes == f"{naming.sync_function('public', 'shop_order')}()"
+        assert executes == f"{naming.sync_function('public', 'shop_order', 'up')}()"
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "pgtrigger"]
     call_command("pgtrigger", "prune")
     names = [t.name for t in expected]
