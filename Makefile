@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-rename bench-sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check compat_views tests demo_project bench migrations_templates
 	$(BIN)/ruff format --check compat_views tests demo_project bench migrations_templates
 
-bench: $(VENV)/.installed
+bench: bench-rename bench-sync
+
+bench-rename: $(VENV)/.installed
 	$(BIN)/python bench/rename_cost.py $(ARGS)
+
+bench-sync: $(VENV)/.installed
+	$(BIN)/python bench/sync_cost.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)

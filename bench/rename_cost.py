@@ -16,31 +16,29 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import django
-import psycopg
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 from psycopg import sql
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
+from bench.common import (  # noqa: E402
+    LEGACY_COLOUR,
+    BenchFailed,
+    configure_django,
+    database,
+    expect,
+)
+
 if TYPE_CHECKING:
     from compat_views.testing.postgres import Server
-
-# Run as a file, Python puts bench/ (not the repository root) on sys.path; the bench
-# must measure this checkout's compat_views, not whatever else is installed.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 APP = "benchapp"
 TABLE = "benchapp_item"
@@ -49,7 +47,6 @@ NEW_COLUMN = "name"
 BEFORE, RENAME = "0001", "0002"
 # Each bench database is created fresh here, so its tables live in the default schema.
 BASE_SCHEMA = "public"
-NEW_COLOUR, LEGACY_COLOUR = "green", "blue"
 
 _FILL = f"""
 INSERT INTO {TABLE} (sku, {OLD_COLUMN}, price_cents, created_at)
@@ -63,10 +60,6 @@ WHERE table_schema = %s AND table_name = %s
 _VIEW_EXISTS = """
 SELECT count(*) FROM information_schema.views WHERE table_schema = %s AND table_name = %s
 """
-
-
-class BenchFailed(RuntimeError):
-    """The database is not in the state the bench expects, so any timing would be a lie."""
 
 
 @dataclass(frozen=True)
@@ -93,47 +86,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def configure_django(server: Server) -> None:
-    """Settings in-process, so the bench needs no settings module of its own.
-
-    The colour sits in the DATABASES entry (the per-alias override the library reads):
-    this process is the new colour that runs ``migrate``.
-    """
-    entry = {**server.django_settings(server.dbname), "COMPAT_VIEWS_COLOUR": NEW_COLOUR}
-    settings.configure(
-        SECRET_KEY="compat-views-bench",
-        USE_TZ=True,
-        INSTALLED_APPS=["django.contrib.contenttypes", "compat_views", f"bench.{APP}"],
-        DATABASES={"default": entry},
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        COMPAT_VIEWS_COLOURS=(LEGACY_COLOUR, NEW_COLOUR),
-    )
-    django.setup()
-
-
-def admin(server: Server, statement: sql.Composable) -> None:
-    """Run on the maintenance database: CREATE/DROP DATABASE refuse transactions."""
-    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-@contextmanager
-def fresh_database(server: Server, rows: int) -> Iterator[str]:
-    """A new database for one size, with Django's default alias pointing at it.
-
-    One database per size keeps the sizes from sharing caches, bloat or rollout state.
-    """
-    name = f"compat_bench_{os.getpid()}_{rows}"
-    admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    connections["default"].close()
-    connections["default"].settings_dict["NAME"] = name
-    try:
-        yield name
-    finally:
-        connections["default"].close()
-        admin(server, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def query(statement: str, params: Sequence[object] | None = None) -> list[tuple]:
     with connections["default"].cursor() as cursor:
         cursor.execute(statement, params)
@@ -142,11 +94,6 @@ def query(statement: str, params: Sequence[object] | None = None) -> list[tuple]
 
 def columns(schema: str, table: str) -> set[str]:
     return {name for (name,) in query(_COLUMNS, [schema, table])}
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise BenchFailed(message)
 
 
 def prepare(rows: int) -> None:
@@ -207,7 +154,7 @@ def measure(server: Server, rows: int, repeat: int) -> Result:
     legacy_schema = naming.legacy_schema(LEGACY_COLOUR)
     print(f"{rows} rows:", flush=True)
     seconds = []
-    with fresh_database(server, rows):
+    with database(server, str(rows)):
         prepare(rows)
         # Run 0 is a checked but unrecorded warm-up: one-off costs (first imports, the
         # cold catalog caches of a new backend) would otherwise land on the first size.
@@ -240,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     with throwaway_server() as server:
-        configure_django(server)
+        configure_django(server, APP)
         version = server.version_num
         print(
             f"RenameCompatColumn cost on PostgreSQL {version // 10000}.{version % 10000} "

@@ -1,0 +1,897 @@
+"""Measure what AlterCompatColumn's sync trigger and backfill cost, in one run on one table shape.
+
+The numbers an acceptance point of the project asks for, side by side:
+
+* bulk UPDATE rows/s and single-row UPDATE statements/s on tables of identical shape and
+  data: with no trigger, with our sync trigger (installed by a real ``migrate`` of
+  ``AlterCompatColumn``, measured as the new colour) and with a reference trigger written
+  in the style pgroll uses (one DECLAREd variable per column assigned from NEW, a
+  ``current_setting('search_path')`` string comparison, no WHEN clause). Two UPDATEs: one
+  of a column no sync step reads, one of the synced column (ours then computes ``down``).
+  Three diagnostic triggers (only ``RETURN NEW``; only our colour test; only ``down``)
+  and the time EXPLAIN ANALYZE reports inside the triggers show where the per-row cost goes;
+* the library's batched backfill of ``--rows`` rows against one plain
+  ``UPDATE … SET new = up(old)`` on an identical table with the plain column added;
+* the latency of concurrent single-row writers of both colours during that backfill.
+
+Method. Bulk UPDATE: before every run the table is VACUUMed, and the UPDATE runs in a
+transaction that is rolled back, so every run and every table starts from the same rows.
+Per statement, one untimed EXPLAIN ANALYZE run per table (warm-up, correctness check,
+time inside the triggers), then ``--repeat`` rounds in which the tables take turns; the
+ratio to no trigger is the median of each round's own ratio. Single-row UPDATE: ``--single``
+prepared autocommit statements by primary key per table and run (the same random keys for
+every table), the tables taking turns every few hundred statements. Backfill: every
+measurement gets its own copy of one release-1 template database (``CREATE DATABASE …
+TEMPLATE``), so each starts from the same settled table; autovacuum is off on the bench
+tables so it cannot land on one run and not another. The writers are paced
+(``--writer-rate``), as an application's connections are.
+
+Only correctness is asserted (``down`` really ran for the new colour's UPDATEs, the
+backfill left ``new = up(legacy)`` on every row and rewrote no legacy value, the writers'
+rows stay in sync); timings get a verdict per target but are never asserted, because
+machines are noisy. A failed check exits with status 1.
+
+Run from the repository root: ``python bench/sync_cost.py [--rows 1000000]
+[--bulk-rows 200000] [--single 5000] [--repeat 3] [--second-batch 20000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.test import override_settings
+
+if TYPE_CHECKING:
+    from compat_views.operations import AlterCompatColumn
+    from compat_views.testing.postgres import Server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
+from bench.common import (  # noqa: E402
+    LEGACY_COLOUR,
+    NEW_COLOUR,
+    BenchFailed,
+    configure_django,
+    database,
+    expect,
+)
+from compat_views.naming import legacy_schema  # noqa: E402
+from compat_views.sql import ident, literal  # noqa: E402
+
+APP = "syncapp"
+MODEL = "Order"
+TABLE = "syncapp_order"
+COLUMN = "amount"  # integer cents in release 1, numeric(12, 2) in release 2
+KEY = "id"
+BEFORE, ALTER = "0001", "0002"
+ALTER_MODULE = f"bench.{APP}.migrations.0002_alter_amount"
+# Each bench database is created fresh here, so its tables live in the default schema.
+BASE_SCHEMA = "public"
+LEGACY_SCHEMA = legacy_schema(LEGACY_COLOUR)
+# How a legacy session outside Django joins its colour (README: "Joining a colour").
+LEGACY_OPTIONS = f"-c search_path={LEGACY_SCHEMA},{BASE_SCHEMA}"
+PLAIN_NEW_COLUMN = "amount_new"
+SEED = 20_240_601
+DEFAULT_BATCH = 5_000  # COMPAT_VIEWS_BACKFILL_BATCH_SIZE's default
+
+TARGET_BULK_RATIO = 1.5
+TARGET_BACKFILL_SHARE = 0.5
+TARGET_WRITER_P99_MS = 50.0
+
+_FILL = f"""
+INSERT INTO {TABLE} (customer, {COLUMN}, qty, note)
+SELECT 'customer ' || g %% 5000, (g::bigint * 7919) %% 1000000, g %% 10,
+       'order note ' || md5(g::text)
+FROM pg_catalog.generate_series(1, %s) AS g ORDER BY g
+"""
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile: a value some statement really took, never an interpolation."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+# Set-up: server, Django, databases -------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    def at_least(minimum: int) -> Callable[[str], int]:
+        def parse(text: str) -> int:
+            if int(text) < minimum:
+                raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+            return int(text)
+
+        return parse
+
+    positive, not_negative = at_least(1), at_least(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=positive, default=1_000_000, help="backfill table rows")
+    parser.add_argument("--bulk-rows", type=positive, default=200_000, help="bulk UPDATE rows")
+    parser.add_argument("--single", type=positive, default=5_000, help="single-row UPDATEs a run")
+    parser.add_argument("--repeat", type=positive, default=3, help="timed runs per measurement")
+    parser.add_argument(
+        "--second-batch",
+        type=not_negative,
+        default=0,
+        help="also time the backfill with this batch size, e.g. 20000 (default: skip)",
+    )
+    parser.add_argument(
+        "--writer-rate",
+        type=not_negative,
+        default=200,
+        help="statements/s of the concurrent writer, like an application's (0: flat out)",
+    )
+    return parser.parse_args(argv)
+
+
+def alter_operation() -> AlterCompatColumn:
+    """The migration's own operation, so ``up``/``down`` are written down in one place."""
+    (operation,) = import_module(ALTER_MODULE).Migration.operations
+    return operation
+
+
+def connect(server: Server, dbname: str, options: str | None = None) -> psycopg.Connection:
+    """An autocommit session outside Django; without ``options`` it has no colour (new shape)."""
+    extra = {"options": options} if options else {}
+    return psycopg.connect(server.conninfo(dbname), autocommit=True, **extra)
+
+
+def release1(server: Server, dbname: str, rows: int) -> None:
+    """Release 1 with ``rows`` orders, vacuumed and analysed like a settled production table."""
+    call_command("migrate", "compat_views", verbosity=0)
+    call_command("migrate", APP, BEFORE, verbosity=0)
+    connections["default"].close()
+    started = time.perf_counter()
+    with connect(server, dbname) as conn:
+        conn.execute(_FILL, [rows])
+        conn.execute(f"ALTER TABLE {ident(BASE_SCHEMA, TABLE)} SET (autovacuum_enabled = false)")
+        conn.execute(f"VACUUM ANALYZE {ident(BASE_SCHEMA, TABLE)}")
+        (count, top) = conn.execute(f"SELECT count(*), max({KEY}) FROM {TABLE}").fetchone()
+    expect(count == rows == top, f"filled {count} rows (max id {top}) into {TABLE}, not {rows}")
+    print(f"  filled {rows:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def expand() -> None:
+    """Apply AlterCompatColumn as the new colour; the backfill runs after the DDL commits."""
+    with redirect_stdout(io.StringIO()):  # the backfill's progress lines
+        call_command("migrate", APP, ALTER, verbosity=0)
+
+
+# The table after expand ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which physical column serves each name, for each colour, after expand."""
+
+    legacy: dict[str, str]  # legacy name -> physical column, in the legacy column order
+    new: list[str]  # new-shape names, which are the physical columns
+
+    @property
+    def aside(self) -> str:
+        """Where the legacy integer cents went: the column ``down`` writes."""
+        return self.legacy[COLUMN]
+
+
+def read_shape() -> Shape:
+    """From the rollout state and the release-2 model, as the library itself sees them."""
+    from django.apps import apps
+
+    from compat_views.models import TouchedTable
+
+    touched = TouchedTable.objects.get(rollout__status="pending", table=TABLE)
+    legacy = {name: touched.mapping[name] for name in touched.legacy_columns}
+    new = [each.column for each in apps.get_model(APP, MODEL)._meta.concrete_fields]
+    expect(
+        legacy[COLUMN] != COLUMN and COLUMN in new,
+        f"after expand {TABLE} maps {COLUMN!r} to {legacy[COLUMN]!r}: expected an aside column",
+    )
+    return Shape(legacy, new)
+
+
+def legacy_scope(shape: Shape) -> str:
+    """A SELECT list that exposes a base-table row under the legacy names, so ``up`` reads it."""
+    return ", ".join(
+        f"{ident(physical)} AS {ident(name)}" for name, physical in shape.legacy.items()
+    )
+
+
+def count_up_mismatches(conn: psycopg.Connection, shape: Shape, up: str) -> int:
+    """Rows whose new column is not ``up`` of their legacy values (NULL counts as wrong)."""
+    scope = f"{legacy_scope(shape)}, {ident(COLUMN)} AS _bench_new"
+    return conn.execute(
+        f"SELECT count(*) FROM (SELECT {scope} FROM {ident(BASE_SCHEMA, TABLE)}) AS legacy "
+        f"WHERE _bench_new IS DISTINCT FROM ({up})"
+    ).fetchone()[0]
+
+
+def count_down_mismatches(conn: psycopg.Connection, table: str, shape: Shape, down: str) -> int:
+    """Rows whose legacy column is not ``down`` of their new values.
+
+    ``down`` is over the new shape's names, which are the base table's own columns.
+    """
+    return conn.execute(
+        f"SELECT count(*) FROM {ident(BASE_SCHEMA, table)} "
+        f"WHERE {ident(shape.aside)} IS DISTINCT FROM ({down})"
+    ).fetchone()[0]
+
+
+# Triggers compared with ours -------------------------------------------------------------
+
+
+def _declare(table: str, names: dict[str, str]) -> str:
+    """One variable per column, typed like it and assigned from NEW: the pgroll style."""
+    return " ".join(
+        f"{ident(name)} {ident(BASE_SCHEMA, table, physical)}%TYPE := NEW.{ident(physical)};"
+        for name, physical in names.items()
+    )
+
+
+def reference_body(table: str, shape: Shape, up: str, down: str) -> str:
+    """The reference: the direction from a search_path string, the columns DECLAREd.
+
+    Written from the description of pgroll's triggers, not from its code: the session's
+    ``search_path`` setting compared with the legacy colour's as a string (the form
+    ``SET search_path = compat_blue, public`` leaves; ``-c search_path=compat_blue,public``
+    leaves another, which is why ours reads ``current_schemas`` instead), then, in the
+    chosen direction, every column of that shape copied from NEW into a variable of its
+    name so that the expression can read it. No WHEN clause: it runs for every row.
+    """
+    legacy_path = literal(f"{LEGACY_SCHEMA}, {BASE_SCHEMA}")
+    return (
+        "DECLARE search_path text; BEGIN "
+        "search_path := current_setting('search_path'); "
+        f"IF search_path = {legacy_path} THEN "
+        f"DECLARE {_declare(table, shape.legacy)} "
+        f"BEGIN NEW.{ident(COLUMN)} := ({up}); END; "
+        f"ELSE DECLARE {_declare(table, {name: name for name in shape.new})} "
+        f"BEGIN NEW.{ident(shape.aside)} := ({down}); END; "
+        "END IF; RETURN NEW; END;"
+    )
+
+
+def noop_body(table: str, shape: Shape, up: str, down: str) -> str:
+    """The floor: what entering a plpgsql row trigger costs when it does nothing."""
+    return "BEGIN RETURN NEW; END;"
+
+
+def colour_test_body(table: str, shape: Shape, up: str, down: str) -> str:
+    """Only a colour test (the first schema of the effective search path) in plpgsql."""
+    return (
+        f"BEGIN IF pg_catalog.current_schema() = {literal(LEGACY_SCHEMA)} "
+        "THEN NULL; END IF; "
+        "RETURN NEW; END;"
+    )
+
+
+def down_only_body(table: str, shape: Shape, up: str, down: str) -> str:
+    """The least a sync trigger can do: ``down``, with no colour test and no change test."""
+    return (
+        f"DECLARE {_declare(table, {COLUMN: COLUMN})} "
+        f"BEGIN NEW.{ident(shape.aside)} := ({down}); RETURN NEW; END;"
+    )
+
+
+def install_trigger(conn: psycopg.Connection, table: str, body: str) -> None:
+    """A BEFORE INSERT OR UPDATE row trigger without WHEN, like every comparison trigger."""
+    function = ident(BASE_SCHEMA, f"{table}_sync")
+    conn.execute(
+        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $bench$ {body} $bench$"
+    )
+    conn.execute(
+        f"CREATE TRIGGER {ident(f'{table}_sync')} BEFORE INSERT OR UPDATE "
+        f"ON {ident(BASE_SCHEMA, table)} FOR EACH ROW EXECUTE FUNCTION {function}()"
+    )
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One table of the trigger comparison and the trigger it carries."""
+
+    key: str
+    label: str
+    table: str
+    body: Callable[[str, Shape, str, str], str] | None  # None: no trigger of ours to add
+    syncs: bool  # whether an UPDATE of the new column must also have run ``down``
+    diagnostic: bool = False  # only in the bulk comparison, where per-row costs show
+
+
+SUBJECTS = (
+    Subject("none", "no trigger", "bench_plain", None, syncs=False),
+    Subject("ours", "ours (compat_views)", TABLE, None, syncs=True),
+    Subject("reference", "reference (pgroll style)", "bench_reference", reference_body, True),
+    Subject("noop", "diag: RETURN NEW only", "bench_noop", noop_body, False, diagnostic=True),
+    Subject("colour", "diag: colour test only", "bench_colour", colour_test_body, False, True),
+    Subject("down", "diag: down only, no tests", "bench_down", down_only_body, True, True),
+)
+MEASURED = tuple(subject for subject in SUBJECTS if not subject.diagnostic)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One UPDATE the tables are compared on."""
+
+    key: str
+    assignment: str
+    why: str
+
+
+VARIANTS = (
+    Variant("qty", "qty = qty + 1", "a column no sync step reads"),
+    Variant(COLUMN, f"{COLUMN} = {COLUMN} + 1", "the synced column: ours runs down"),
+)
+
+
+def build_subjects(conn: psycopg.Connection, shape: Shape, up: str, down: str) -> None:
+    """Copy ours into identical tables and give each its trigger.
+
+    The copies take the expanded table's exact columns (aside column included) and rows;
+    VACUUM FULL then gives every table, ours too, the same compact physical layout.
+    """
+    source = ident(BASE_SCHEMA, TABLE)
+    for subject in SUBJECTS:
+        table = ident(BASE_SCHEMA, subject.table)
+        if subject.table != TABLE:
+            conn.execute(
+                f"CREATE TABLE {table} (LIKE {source} INCLUDING ALL) "
+                "WITH (autovacuum_enabled = false)"
+            )
+            conn.execute(f"INSERT INTO {table} SELECT * FROM {source} ORDER BY {KEY}")
+        if subject.body is not None:
+            install_trigger(conn, subject.table, subject.body(subject.table, shape, up, down))
+    for subject in SUBJECTS:
+        conn.execute(f"VACUUM FULL {ident(BASE_SCHEMA, subject.table)}")
+        conn.execute(f"VACUUM ANALYZE {ident(BASE_SCHEMA, subject.table)}")
+    sizes = {
+        subject.table: conn.execute(
+            "SELECT pg_catalog.pg_table_size(%s::regclass)", [f"{BASE_SCHEMA}.{subject.table}"]
+        ).fetchone()[0]
+        for subject in SUBJECTS
+    }
+    expect(len(set(sizes.values())) == 1, f"the compared tables differ in size: {sizes}")
+    triggers = conn.execute(
+        "SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = %s::regclass "
+        "AND NOT tgisinternal",
+        [f"{BASE_SCHEMA}.{TABLE}"],
+    ).fetchone()[0]
+    expect(
+        triggers == 4,
+        f"{TABLE} has {triggers} triggers, expected ours: INSERT and UPDATE, up and down",
+    )
+    print(
+        f"  {len(SUBJECTS)} tables of {next(iter(sizes.values())) / 2**20:.1f} MB each: "
+        + ", ".join(s.table for s in SUBJECTS),
+        flush=True,
+    )
+
+
+# Bulk and single-row UPDATE --------------------------------------------------------------
+
+
+Timings = dict[tuple[str, str], list[float]]  # (subject, variant) -> seconds per run
+
+
+def check_update(
+    conn: psycopg.Connection, subject: Subject, variant: Variant, shape: Shape, down: str
+) -> None:
+    """After an UPDATE of the new column, the legacy column must hold ``down`` of it."""
+    if subject.syncs and variant.key == COLUMN:
+        wrong = count_down_mismatches(conn, subject.table, shape, down)
+        expect(
+            wrong == 0,
+            f"{subject.label}: after UPDATE … SET {variant.assignment}, {wrong} rows of "
+            f"{subject.table} have {shape.aside} different from {down}: down did not run",
+        )
+
+
+@contextmanager
+def rolled_back(conn: psycopg.Connection, subject: Subject) -> Iterator[str]:
+    """A freshly VACUUMed table and a transaction that is rolled back, so every run is equal."""
+    table = ident(BASE_SCHEMA, subject.table)
+    conn.execute(f"VACUUM {table}")
+    with conn.transaction(force_rollback=True):
+        yield table
+
+
+def bulk_once(conn: psycopg.Connection, subject: Subject, variant: Variant, rows: int) -> float:
+    """Seconds for one whole-table UPDATE."""
+    with rolled_back(conn, subject) as table:
+        started = time.perf_counter()
+        cursor = conn.execute(f"UPDATE {table} SET {variant.assignment}")
+        elapsed = time.perf_counter() - started
+        expect(cursor.rowcount == rows, f"{subject.table}: updated {cursor.rowcount}, not {rows}")
+    return elapsed
+
+
+def trigger_time(
+    conn: psycopg.Connection, subject: Subject, variant: Variant, shape: Shape, down: str, rows: int
+) -> float:
+    """Microseconds a row spent in the table's triggers, from one EXPLAIN ANALYZE of the UPDATE.
+
+    The untimed run of each table and variant: it warms the table up, checks the trigger
+    did its work, and splits the per-row cost into the trigger's share (a WHEN clause that
+    is false never calls the trigger, so it counts as zero) and everything else.
+    """
+    with rolled_back(conn, subject) as table:
+        ((plan,),) = conn.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) UPDATE {table} SET {variant.assignment}"
+        ).fetchone()
+        check_update(conn, subject, variant, shape, down)
+    return sum(trigger["Time"] for trigger in plan.get("Triggers", [])) * 1000 / rows
+
+
+SINGLE_CHUNK = 250  # statements one table gets before the next table's turn
+
+
+def single_run(conn: psycopg.Connection, variant: Variant, keys: Sequence[int]) -> dict[str, float]:
+    """Seconds each measured table took for ``len(keys)`` autocommit UPDATEs by primary key.
+
+    The tables take turns every few hundred statements (in a rotating order), so a burst
+    of load from elsewhere on the machine lands on all of them alike.
+    """
+    for subject in MEASURED:
+        conn.execute(f"VACUUM {ident(BASE_SCHEMA, subject.table)}")
+    statements = {
+        subject.key: f"UPDATE {ident(BASE_SCHEMA, subject.table)} SET {variant.assignment} "
+        f"WHERE {ident(KEY)} = %s"
+        for subject in MEASURED
+    }
+    seconds = dict.fromkeys(statements, 0.0)
+    order = list(statements)
+    for start in range(0, len(keys), SINGLE_CHUNK):
+        chunk = keys[start : start + SINGLE_CHUNK]
+        for key in order:
+            started = time.perf_counter()
+            for value in chunk:
+                conn.execute(statements[key], [value], prepare=True)
+            seconds[key] += time.perf_counter() - started
+        order.append(order.pop(0))
+    return seconds
+
+
+@dataclass(frozen=True)
+class TriggerResults:
+    bulk: Timings
+    single: Timings
+    inside: dict[tuple[str, str], float]  # µs per row spent in triggers, bulk UPDATE
+
+
+def measure_triggers(
+    server: Server, args: argparse.Namespace, up: str, down: str
+) -> TriggerResults:
+    """Bulk, then single-row UPDATE timings of every subject and variant, tables interleaved."""
+    print(f"trigger comparison on {args.bulk_rows:,} rows:", flush=True)
+    bulk: Timings = {}
+    single: Timings = {}
+    inside: dict[tuple[str, str], float] = {}  # µs per row in triggers
+    with database(server, "triggers") as dbname:
+        release1(server, dbname, args.bulk_rows)
+        expand()
+        shape = read_shape()
+        connections["default"].close()
+        with connect(server, dbname) as conn:
+            wrong = count_up_mismatches(conn, shape, up)
+            expect(wrong == 0, f"after the backfill {wrong} rows of {TABLE} lack up({COLUMN})")
+            build_subjects(conn, shape, up, down)
+            started = time.perf_counter()
+            for variant in VARIANTS:
+                for subject in SUBJECTS:
+                    inside[subject.key, variant.key] = trigger_time(
+                        conn, subject, variant, shape, down, args.bulk_rows
+                    )
+                for _ in range(args.repeat):
+                    for subject in SUBJECTS:
+                        seconds = bulk_once(conn, subject, variant, args.bulk_rows)
+                        bulk.setdefault((subject.key, variant.key), []).append(seconds)
+            print(f"  bulk UPDATE done in {time.perf_counter() - started:.1f} s", flush=True)
+            started = time.perf_counter()
+            keys = random.Random(SEED).choices(range(1, args.bulk_rows + 1), k=args.single)
+            for variant in VARIANTS:
+                for _ in range(args.repeat):
+                    for key, seconds in single_run(conn, variant, keys).items():
+                        single.setdefault((key, variant.key), []).append(seconds)
+            for subject in MEASURED:  # these UPDATEs were committed: check them all at once
+                check_update(conn, subject, VARIANTS[-1], shape, down)
+            print(f"  single-row UPDATE done in {time.perf_counter() - started:.1f} s", flush=True)
+    return TriggerResults(bulk, single, inside)
+
+
+# Backfill and the writer during it -------------------------------------------------------
+
+
+class Writer(threading.Thread):
+    """One application connection of one colour updating random orders, each statement timed.
+
+    The blue writer goes through the legacy view (integer cents, so the trigger runs
+    ``up``), the green one writes the decimal on the base table (the trigger runs
+    ``down``). It waits for ``go`` so that it only ever measures the backfill, and is
+    paced like an application's connection rather than flooding one of the cores.
+    """
+
+    def __init__(self, server: Server, dbname: str, colour: str, rows: int, rate: int) -> None:
+        super().__init__(name=f"{colour} writer", daemon=True)
+        self.server, self.dbname, self.colour = server, dbname, colour
+        self.rows, self.interval = rows, (1 / rate if rate else 0.0)
+        self.ready, self.go, self.halt = threading.Event(), threading.Event(), threading.Event()
+        self.latencies: list[float] = []
+        self.error: BaseException | None = None
+
+    def statement(self, rng: random.Random) -> tuple[str, list[Any]]:
+        key = rng.randint(1, self.rows)
+        if self.colour == LEGACY_COLOUR:
+            return f"UPDATE {TABLE} SET {COLUMN} = {COLUMN} + 1 WHERE {KEY} = %s", [key]
+        value = Decimal(rng.randint(0, 99_999_999)) / 100
+        return f"UPDATE {TABLE} SET {COLUMN} = %s WHERE {KEY} = %s", [value, key]
+
+    def run(self) -> None:
+        options = LEGACY_OPTIONS if self.colour == LEGACY_COLOUR else None
+        rng = random.Random(f"{SEED}-{self.colour}")
+        try:
+            with connect(self.server, self.dbname, options) as conn:
+                self.ready.set()
+                self.go.wait()
+                due = time.perf_counter()
+                while not self.halt.is_set():
+                    query, params = self.statement(rng)
+                    started = time.perf_counter()
+                    cursor = conn.execute(query, params, prepare=True)
+                    self.latencies.append(time.perf_counter() - started)
+                    if cursor.rowcount != 1:
+                        raise BenchFailed(f"{self.name}: {query} updated {cursor.rowcount} rows")
+                    due = max(due + self.interval, time.perf_counter())
+                    self.halt.wait(due - time.perf_counter())
+        except BaseException as exc:  # reported by the main thread, which owns the verdict
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def finish(self) -> WriterStats:
+        self.halt.set()
+        self.go.set()
+        self.join()
+        expect(self.error is None, f"the {self.name} failed: {self.error!r}")
+        expect(bool(self.latencies), f"the {self.name} sent no statement during the backfill")
+        return WriterStats(self.colour, self.latencies)
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    colour: str
+    latencies: list[float]
+
+    def ms(self, share: float) -> float:
+        return percentile(self.latencies, share) * 1000
+
+
+@dataclass(frozen=True)
+class Backfill:
+    label: str
+    rows: int
+    batch: int  # rows per statement: the whole table for the plain UPDATE
+    ddl_seconds: float
+    seconds: float
+    statements: list[float]  # seconds of each UPDATE statement, in order
+    writers: list[WriterStats] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+    def per_batch_ms(self, batch: int) -> float:
+        """Median statement time scaled to ``batch`` rows, to compare with any other run."""
+        return median(self.statements) * 1000 * batch / self.batch
+
+
+def plain_update(server: Server, template: str, rows: int, up: str, type_sql: str) -> Backfill:
+    """The yardstick: the new column added plainly and filled by one UPDATE, no trigger."""
+    with database(server, "plain", template) as dbname, connect(server, dbname) as conn:
+        table = ident(BASE_SCHEMA, TABLE)
+        started = time.perf_counter()
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {ident(PLAIN_NEW_COLUMN)} {type_sql}")
+        ddl = time.perf_counter() - started
+        started = time.perf_counter()
+        cursor = conn.execute(f"UPDATE {table} SET {ident(PLAIN_NEW_COLUMN)} = ({up})")
+        seconds = time.perf_counter() - started
+        expect(cursor.rowcount == rows, f"the plain UPDATE updated {cursor.rowcount}, not {rows}")
+        wrong = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE {ident(PLAIN_NEW_COLUMN)} IS DISTINCT FROM ({up})"
+        ).fetchone()[0]
+        expect(wrong == 0, f"the plain UPDATE left {wrong} rows without up({COLUMN})")
+    return Backfill("one plain UPDATE", rows, rows, ddl, seconds, [seconds])
+
+
+class BatchClock:
+    """Times each backfill batch statement on Django's connection (``execute_wrapper``).
+
+    The per-batch times show whether a batch costs what its rows cost, or more.
+    """
+
+    MARK = "_compat_batch"
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def __call__(self, execute, statement, params, many, context):
+        if self.MARK not in statement:
+            return execute(statement, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            self.seconds.append(time.perf_counter() - started)
+
+
+def library_backfill(
+    server: Server,
+    template: str,
+    args: argparse.Namespace,
+    up: str,
+    batch: int,
+    writer_colours: Sequence[str] = (),
+) -> Backfill:
+    """Expand through ``migrate`` and time the backfill apart from the DDL.
+
+    ``migrate`` runs inside an outer transaction whose first on-commit hook marks the
+    start: the library's backfill is an on-commit hook too, registered later, so it
+    runs right after ours, once the DDL is committed, and ends when the block exits.
+    """
+    label = f"compat_views, batch {batch:,}"
+    if writer_colours:
+        label += f", {' + '.join(writer_colours)} writers"
+    with database(server, f"backfill_{batch}_{len(writer_colours)}", template) as dbname:
+        writers = [Writer(server, dbname, c, args.rows, args.writer_rate) for c in writer_colours]
+        for writer in writers:
+            writer.start()
+            writer.ready.wait()
+        marks: list[float] = []
+
+        def backfill_starts() -> None:
+            marks.append(time.perf_counter())
+            for writer in writers:
+                writer.go.set()
+
+        with connect(server, dbname) as conn:
+            legacy_sum = conn.execute(f"SELECT sum({ident(COLUMN)}) FROM {TABLE}").fetchone()[0]
+        clock = BatchClock()
+        connection = connections["default"]
+        connection.ensure_connection()
+        try:
+            with (
+                override_settings(COMPAT_VIEWS_BACKFILL_BATCH_SIZE=batch),
+                connection.execute_wrapper(clock),
+                redirect_stdout(io.StringIO()),  # the backfill's progress lines
+            ):
+                started = time.perf_counter()
+                with transaction.atomic():
+                    transaction.on_commit(backfill_starts)
+                    call_command("migrate", APP, ALTER, verbosity=0)
+                    ddl = time.perf_counter() - started
+                ended = time.perf_counter()
+        finally:
+            stats = [writer.finish() for writer in writers]
+        from compat_views.models import AppliedOperation
+
+        operation = AppliedOperation.objects.get(rollout__status="pending", touched__table=TABLE)
+        expect(
+            operation.backfill_status == "done" and bool(marks),
+            f"after migrate the backfill is {operation.backfill_status!r}, not 'done'",
+        )
+        shape = read_shape()
+        connection.close()
+        with connect(server, dbname) as conn:
+            wrong = count_up_mismatches(conn, shape, up)
+            expect(wrong == 0, f"{label}: {wrong} rows do not have {COLUMN} = up(legacy)")
+            if not writers:
+                expect(
+                    operation.backfill_rows == args.rows,
+                    f"{label}: filled {operation.backfill_rows} rows, not {args.rows}",
+                )
+                after = conn.execute(f"SELECT sum({ident(shape.aside)}) FROM {TABLE}").fetchone()[0]
+                expect(after == legacy_sum, f"{label}: the backfill rewrote legacy values")
+    return Backfill(label, args.rows, batch, ddl, ended - marks[0], clock.seconds, stats)
+
+
+def measure_backfills(
+    server: Server, args: argparse.Namespace, operation: AlterCompatColumn
+) -> list[Backfill]:
+    """The yardstick, the library alone, with both colours writing, and a second batch size.
+
+    Both writers share one backfill: at their pace they take a fraction of a core, and a
+    1,000,000-row backfill is the longest step of the bench.
+    """
+    print(f"backfill of {args.rows:,} rows:", flush=True)
+    type_sql = operation.field.db_type(connections["default"])
+    plans: list[tuple[int, Sequence[str]]] = [(DEFAULT_BATCH, ())]
+    if args.second_batch and args.second_batch != DEFAULT_BATCH:
+        plans.append((args.second_batch, ()))
+    plans.append((DEFAULT_BATCH, (LEGACY_COLOUR, NEW_COLOUR)))
+    runs: list[Backfill] = []
+    with database(server, "template") as template:
+        release1(server, template, args.rows)
+        runs.append(plain_update(server, template, args.rows, operation.up, type_sql))
+        print(f"  {runs[-1].label}: {runs[-1].seconds:.2f} s", flush=True)
+        for batch, colours in plans:
+            runs.append(library_backfill(server, template, args, operation.up, batch, colours))
+            print(f"  {runs[-1].label}: {runs[-1].seconds:.2f} s", flush=True)
+    return runs
+
+
+# Report ----------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def ratio(timings: Timings, subject: str, variant: str) -> float:
+    """Time relative to the no-trigger table: the median of each round's own ratio.
+
+    The tables take turns within a round, so pairing them cancels the machine getting
+    slower or faster between rounds.
+    """
+    pairs = zip(timings[subject, variant], timings["none", variant], strict=True)
+    return median([seconds / baseline for seconds, baseline in pairs])
+
+
+def trigger_table(
+    title: str,
+    unit: str,
+    count: int,
+    timings: Timings,
+    inside: dict[tuple[str, str], float] | None = None,
+) -> None:
+    """Rates and time ratios to the no-trigger table, one column group per UPDATE variant."""
+    width = 37 if inside else 27
+    print()
+    print(title)
+    for variant in VARIANTS:
+        print(f"  (SET {variant.assignment}: {variant.why})")
+    print(f"  {'':<27}" + "".join(f"  {'SET ' + v.assignment:<{width}}" for v in VARIANTS))
+    cell = f"  {unit:>10} {'× none':>7}" + (f" {'trig µs/row':>11}" if inside else "")
+    print(f"  {'trigger':<27}{cell * len(VARIANTS)}")
+    subjects = [subject for subject in SUBJECTS if (subject.key, VARIANTS[0].key) in timings]
+    for subject in subjects:
+        cells = ""
+        for variant in VARIANTS:
+            rate = count / median(timings[subject.key, variant.key])
+            cells += f"  {rate:>10,.0f} {ratio(timings, subject.key, variant.key):>6.2f}×"
+            if inside:
+                cells += f" {inside[subject.key, variant.key]:>11.2f}"
+        print(f"  {subject.label:<27}{cells}")
+    print("  runs (s), per variant:")
+    for subject in subjects:
+        runs = " | ".join(
+            " ".join(f"{seconds:.3f}" for seconds in timings[subject.key, variant.key])
+            for variant in VARIANTS
+        )
+        print(f"    {subject.label:<25}  {runs}")
+
+
+def report(args: argparse.Namespace, triggers: TriggerResults, backfills: list[Backfill]) -> int:
+    """Print every number and a verdict per target; return how many targets were missed."""
+    trigger_table(
+        f"bulk UPDATE of {args.bulk_rows:,} rows, median of {args.repeat} (each in a rolled-back "
+        "transaction on a freshly VACUUMed table; trig µs/row from one EXPLAIN ANALYZE)",
+        "rows/s",
+        args.bulk_rows,
+        triggers.bulk,
+        triggers.inside,
+    )
+    trigger_table(
+        f"single-row UPDATE by primary key, {args.single:,} autocommit statements a run, "
+        f"median of {args.repeat}",
+        "stmts/s",
+        args.single,
+        triggers.single,
+    )
+    plain, *library = backfills
+    print()
+    print(f"backfill of {args.rows:,} rows (each on a fresh copy of the same release-1 table)")
+    per = f"ms/{DEFAULT_BATCH:,} rows"
+    print(f"  {'method':<48} {'DDL s':>6} {'fill s':>7} {'rows/s':>8} {'of plain':>8} {per:>15}")
+    for run in backfills:
+        print(
+            f"  {run.label:<48} {run.ddl_seconds:>6.2f} {run.seconds:>7.2f} {run.rate:>8,.0f} "
+            f"{run.rate / plain.rate:>8.0%} {run.per_batch_ms(DEFAULT_BATCH):>15.1f}"
+        )
+    print(
+        f"  ({per}: the median UPDATE statement, scaled to {DEFAULT_BATCH:,} rows; for the "
+        "plain UPDATE its one statement)"
+    )
+    writers = [stats for run in library for stats in run.writers]
+    pace = f"each paced at {args.writer_rate}/s" if args.writer_rate else "flat out"
+    print()
+    print(f"single-row writers during the backfill (batch {DEFAULT_BATCH:,}, {pace})")
+    print(f"  {'colour':<34} {'stmts':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for stats in writers:
+        how = "via the view, up" if stats.colour == LEGACY_COLOUR else "base table, down"
+        print(
+            f"  {f'{stats.colour} ({how})':<34} {len(stats.latencies):>7} {stats.ms(0.5):>8.2f} "
+            f"{stats.ms(0.99):>8.2f} {stats.ms(1.0):>8.2f}"
+        )
+
+    missed = 0
+    print()
+    print("verdicts")
+    for variant in VARIANTS:
+        ours = ratio(triggers.bulk, "ours", variant.key)
+        ok = ours <= TARGET_BULK_RATIO
+        missed += not ok
+        print(
+            f"  our bulk UPDATE, SET {variant.assignment}: {ours:.2f}× no-trigger "
+            f"(target ≤ {TARGET_BULK_RATIO}×) {verdict(ok)}"
+        )
+        reference = ratio(triggers.bulk, "reference", variant.key)
+        print(f"    (reference trigger, pgroll style: {reference:.2f}×; pgroll publishes about 4×)")
+    for run in library:
+        if run.writers:
+            continue
+        share = run.rate / plain.rate
+        ok = share >= TARGET_BACKFILL_SHARE
+        missed += not ok
+        print(
+            f"  backfill, {run.label}: {share:.0%} of the plain UPDATE's rows/s "
+            f"(target ≥ {TARGET_BACKFILL_SHARE:.0%}) {verdict(ok)}"
+        )
+    for stats in writers:
+        p99 = stats.ms(0.99)
+        ok = p99 <= TARGET_WRITER_P99_MS
+        missed += not ok
+        print(
+            f"  {stats.colour} writer p99 during the backfill: {p99:.1f} ms "
+            f"(target ≤ {TARGET_WRITER_P99_MS:.0f} ms) {verdict(ok)}"
+        )
+    return missed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from compat_views.testing.postgres import throwaway_server
+
+    args = parse_args(argv)
+    started = time.perf_counter()
+    with throwaway_server() as server:
+        configure_django(server, APP)
+        operation = alter_operation()
+        version = server.version_num
+        print(
+            f"sync trigger and backfill cost of AlterCompatColumn({operation.model_name!r}, "
+            f"{operation.name!r}, up={operation.up!r}, down={operation.down!r}) on PostgreSQL "
+            f"{version // 10000}.{version % 10000} ({server.source} server, "
+            f"{os.cpu_count()} CPUs)",
+            flush=True,
+        )
+        try:
+            triggers = measure_triggers(server, args, operation.up, operation.down)
+            backfills = measure_backfills(server, args, operation)
+        except BenchFailed as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            return 1
+    missed = report(args, triggers, backfills)
+    print(f"{missed} target(s) missed; total wall time {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
