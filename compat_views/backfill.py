@@ -21,7 +21,7 @@ import time
 from django.db import connections, transaction
 
 from . import conf
-from .mapping import Plan, Sync
+from .mapping import Plan, Sync, referenced
 from .sql import ident, literal
 from .views import projection
 
@@ -36,7 +36,9 @@ def render_batch(
     Values are inlined as literals, so a ``%`` in ``up`` is never a placeholder.
     """
     base, row, k = ident(schema, table), ident("_compat_row"), ident(key)
-    scope = projection(plan.columns(sync.scope), "_compat_row")
+    # Only the names ``up`` may read: the per-row subquery builds just those.
+    read = {name: sync.scope[name] for name in referenced(sync.expression, sync.scope)}
+    scope = projection(plan.columns(read), "_compat_row")
     lower = "" if after is None else f"{k} > {literal(after)}"
     return (
         f"WITH _compat_batch AS (SELECT {k} AS k FROM {base} "
