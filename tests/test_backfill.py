@@ -1,5 +1,6 @@
 """The batched backfill: resumable from its checkpoint, visible in status."""
 
+import io
 import json
 
 import pytest
@@ -74,3 +75,33 @@ def test_backfill_keeps_what_the_new_colour_wrote(db):
         ("a", 42),
         ("b", 2),
     ]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "stream, expected",
+    [
+        (
+            Terminal(),
+            [
+                "\r  [###############               ] backfill t.c: 50/100 rows (50%",
+                "\r  [##############################] backfill t.c: 100/100 rows (100%",
+            ],
+        ),
+        (io.StringIO(), ["  backfill t.c: 100/100 rows (100%"]),
+    ],
+)
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch, stream, expected):
+    clock = iter([0.0, 0.5, 3.0])  # created, first batch (too soon for a line), last batch
+    monkeypatch.setattr(backfill.time, "monotonic", lambda: next(clock))
+    progress = backfill.Progress(stream)
+    progress("t.c", 50, 100, finished=False)
+    progress("t.c", 100, 100, finished=True)
+    written = stream.getvalue()
+    pieces = [piece for piece in written.replace("\r", "\n\r").split("\n") if piece]
+    assert [piece[: len(want)] for piece, want in zip(pieces, expected, strict=True)] == expected
+    assert written.endswith("\n")
