@@ -35,6 +35,22 @@ _ADD_CHECK = re.compile(r'ADD CONSTRAINT "(?P<name>[^"]+)" CHECK (?P<check>\(.*\
 _INLINE_CHECK = re.compile(r'ADD COLUMN "[^"]+" [^;]*? CHECK (?P<check>\(.*?\))(?: |;|$)', re.S)
 _DROP = re.compile(r'DROP (?:CONSTRAINT|INDEX)(?: IF EXISTS)? "(?P<name>[^"]+)"')
 _INDEX_DEF = re.compile(r"^CREATE (?:UNIQUE )?INDEX \S+ ON \S+(?P<rest>.*)$", re.S)
+# A single-column index: optional "USING method", "(column opclass…)", then the rest.
+_INDEX_PARTS = re.compile(
+    r'^\s*(?P<method>USING \w+)?\s*\(\s*(?:"[^"]+"|[^\s)]+)(?P<opclass>[^)]*)\)(?P<tail>.*)$', re.S
+)
+
+
+def _index(name: str, definition_tail: str) -> dict:
+    """An index described without its column's name, which may change before complete."""
+    parts = _INDEX_PARTS.match(definition_tail)
+    return {
+        "kind": INDEX,
+        "name": name,
+        "method": parts["method"] or "",
+        "opclass": parts["opclass"].strip(),
+        "tail": parts["tail"].strip().rstrip(";"),
+    }
 
 
 def pg_object_name(table: str, column: str, label: str) -> str:
@@ -60,7 +76,7 @@ def from_django_sql(table: str, column: str, statements: list[str]) -> tuple[lis
     for statement in statements:
         dropped.update(m["name"] for m in _DROP.finditer(statement))
         if match := _CREATE_INDEX.match(statement.strip()):
-            objects.append({"kind": INDEX, "name": match["name"], "using": match["rest"].strip()})
+            objects.append(_index(match["name"], match["rest"]))
             continue
         if match := _ADD_UNIQUE.search(statement):
             objects.append({"kind": UNIQUE, "name": match["name"]})
@@ -134,7 +150,7 @@ def existing(connection, schema: str, table: str, column: str) -> list[dict]:
             ref = re.search(r"REFERENCES (\S+?\(\S+?\))", definition)
             objects.append({"kind": FOREIGN_KEY, "name": name, "references": ref[1]})
     for name, definition in indexes:
-        objects.append({"kind": INDEX, "name": name, "using": _INDEX_DEF.match(definition)["rest"]})
+        objects.append(_index(name, _INDEX_DEF.match(definition)["rest"]))
     return objects
 
 
@@ -154,8 +170,9 @@ def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
             f"ALTER TABLE {base} VALIDATE CONSTRAINT {temp}",
         ]
     unique = "UNIQUE " if item["kind"] == UNIQUE else ""
-    using = item.get("using") or f"({ident(column)})"
-    return [f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {base} {using}"]
+    opclass = f" {item['opclass']}" if item.get("opclass") else ""
+    using = f"{item.get('method', '')} ({ident(column)}{opclass}) {item.get('tail', '')}"
+    return [f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {base} {using.strip()}"]
 
 
 def attach(schema: str, table: str, item: Mapping) -> str:

@@ -50,17 +50,23 @@ def applied(app_label: str) -> list[str]:
     ]
 
 
-def apply_operations(operations, app_label: str, at: str, alias: str = "default", also=()) -> None:
+def apply_operations(
+    operations, app_label: str, at: str, alias: str = "default", also=(), migrations: int = 1
+) -> None:
     """Apply operations the way Migration.apply does, outside any migration file.
 
-    ``also`` names further migration nodes whose models the operations refer to.
+    ``also`` names further migration nodes whose models the operations refer to;
+    ``migrations`` splits the operations into that many consecutive transactions,
+    as if each part were its own migration.
     """
     connection = connections[alias]
     nodes = [(app_label, at), *also]
     state = MigrationExecutor(connection).loader.project_state(nodes, at_end=True)
-    with connection.schema_editor() as editor:  # one transaction, as for one migration
-        for operation in operations:
-            new_state = state.clone()
-            operation.state_forwards(app_label, new_state)
-            operation.database_forwards(app_label, editor, state, new_state)
-            state = new_state
+    size = -(-len(operations) // migrations)
+    for start in range(0, len(operations), size):
+        with connection.schema_editor() as editor:  # one transaction a migration
+            for operation in operations[start : start + size]:
+                new_state = state.clone()
+                operation.state_forwards(app_label, new_state)
+                operation.database_forwards(app_label, editor, state, new_state)
+                state = new_state

@@ -46,6 +46,7 @@ class Case:
     legacy_row: dict = field(default_factory=lambda: dict(LEGACY))
     after_update: dict | None = None  # legacy_sees once the legacy colour added 1 to qty
     setup: str = ""  # SQL run before the table exists (e.g. rows other tables need)
+    migrations: int = 1  # how many migrations the operations are spread over
 
     @property
     def updated(self) -> dict:
@@ -161,6 +162,22 @@ CASES = {
         legacy_row={**LEGACY, "qty": 7},
         after_update={"ean": "EAN-A-1-8"},
     ),
+    "add unique, then rename it": Case(
+        [
+            AddCompatColumn(
+                "item",
+                "ean",
+                models.CharField(max_length=20, unique=True),
+                up="'EAN-' || sku || '-' || qty",
+            ),
+            RenameCompatColumn("item", "ean", "gtin"),
+        ],
+        legacy_sees={"gtin": "EAN-A-1-7"},
+        new_row={"gtin": "EAN-NEW"},
+        legacy_reads={"sku": "N-1"},
+        after_update={"gtin": "EAN-A-1-8"},
+        migrations=2,  # as makemigrations would write them; in one it folds them into one
+    ),
     "make a column unique and indexed": Case(
         [
             AlterCompatColumn(
@@ -235,11 +252,11 @@ def table_catalog() -> dict:
 ALSO = [("library", "0001_initial")]
 
 
-def plain_catalog(operations) -> dict:
+def plain_catalog(operations, migrations: int) -> dict:
     """The table as plain Django migrations leave it; then start over."""
     migrate("inventory", "0001")
     with override_settings(COMPAT_VIEWS_PLAIN_MIGRATIONS=True):
-        apply_operations(operations, "inventory", "0001_initial", also=ALSO)
+        apply_operations(operations, "inventory", "0001_initial", also=ALSO, migrations=migrations)
     result = table_catalog()
     rows(f"DROP TABLE {TABLE}")
     rows("DELETE FROM django_migrations WHERE app = 'inventory'")
@@ -285,7 +302,7 @@ def test_lifecycle(db, conninfo, name):
     migrate("library", "0001")
     if case.setup:
         rows(case.setup)
-    expected_plain = plain_catalog(case.operations)
+    expected_plain = plain_catalog(case.operations, case.migrations)
     migrate("inventory", "0001")
     before = table_catalog()
     blue_options = "-c search_path=compat_blue,public"
@@ -294,7 +311,9 @@ def test_lifecycle(db, conninfo, name):
         psycopg.connect(conninfo, autocommit=True) as green,
     ):
         seeded = insert(blue, case.legacy_row)
-        apply_operations(case.operations, "inventory", "0001_initial", also=ALSO)  # expand
+        apply_operations(
+            case.operations, "inventory", "0001_initial", also=ALSO, migrations=case.migrations
+        )  # expand
 
         legacy_written = insert(blue, second(case.legacy_row))
         new_written = insert(green, new_shape_row(case))
@@ -313,7 +332,9 @@ def test_lifecycle(db, conninfo, name):
         assert read(blue, new_written, case.legacy_reads) == case.legacy_reads
         assert read(blue, seeded, case.legacy_row) == case.legacy_row
 
-        apply_operations(case.operations, "inventory", "0001_initial", also=ALSO)
+        apply_operations(
+            case.operations, "inventory", "0001_initial", also=ALSO, migrations=case.migrations
+        )
         compat("complete")
         assert leftovers() == {}
         assert table_catalog() == expected_plain
