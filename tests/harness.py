@@ -8,6 +8,10 @@ colour's ORM is the historical model after it, through ``default``.
 
 from __future__ import annotations
 
+import threading
+import time
+
+import psycopg
 from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
@@ -70,3 +74,44 @@ def apply_operations(
                 operation.state_forwards(app_label, new_state)
                 operation.database_forwards(app_label, editor, state, new_state)
                 state = new_state
+
+
+class ColourWriter(threading.Thread):
+    """One colour's application on its own raw connection, writing until told to stop.
+
+    Subclasses say what one step writes; every failure is recorded, never raised, so
+    a test can assert there were none.
+    """
+
+    def __init__(self, conninfo: str, colour: str, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.conninfo, self.colour = conninfo, colour
+        self.stop = threading.Event()
+        self.inserted = 0
+        self.errors: list[str] = []
+
+    def step(self, conn: psycopg.Connection, n: int) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                application_name=f"compat_{self.colour}:{self.name}",
+                options=f"-c search_path=compat_{self.colour},public",
+            ) as conn:
+                n = 0
+                while not self.stop.is_set():
+                    n += 1
+                    try:
+                        self.step(conn, n)
+                    except Exception as exc:  # every failure is a finding
+                        self.errors.append(f"{type(exc).__name__}: {exc}")
+                    time.sleep(0.002)
+        except Exception as exc:
+            self.errors.append(f"connection: {type(exc).__name__}: {exc}")
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join(timeout=30)

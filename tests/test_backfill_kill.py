@@ -24,7 +24,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from decimal import Decimal
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.harness import migrate, rows
+from tests.harness import ColourWriter, migrate, rows
 
 SEED = 200_000
 # The killed run walks in small throttled batches, so that it is caught well inside the
@@ -77,7 +76,7 @@ CREATE TRIGGER kill_test_audit AFTER UPDATE ON public.shop_order
 """
 
 
-class Writer(threading.Thread):
+class Writer(ColourWriter):
     """One colour's application on a raw connection: inserts, and updates of seeded rows.
 
     blue (legacy) inserts ``blue-<n>`` rows, now and then bumps ``amount_cents`` of one
@@ -87,13 +86,10 @@ class Writer(threading.Thread):
     """
 
     def __init__(self, conninfo: str, colour: str, seeded: tuple[int, int]) -> None:
-        super().__init__(name=f"{colour}-writer", daemon=True)
-        self.conninfo, self.colour, self.seeded = conninfo, colour, seeded
-        self.stop = threading.Event()
+        super().__init__(conninfo, colour, name="writer")
+        self.seeded = seeded
         self.rng = random.Random(colour)
-        self.inserted = 0
         self.touched: Counter[int] = Counter()  # seeded id -> updates committed
-        self.errors: list[str] = []
 
     def seeded_id(self, parity: int) -> int:
         low, high = self.seeded
@@ -130,25 +126,6 @@ class Writer(threading.Thread):
                     "UPDATE shop_order SET amount = %s WHERE id = %s", [GREEN_MARK, seeded]
                 )
                 self.touched[seeded] += 1
-
-    def run(self) -> None:
-        try:
-            with psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                application_name=f"compat_{self.colour}:writer",
-                options=f"-c search_path=compat_{self.colour},public",
-            ) as conn:
-                n = 0
-                while not self.stop.is_set():
-                    n += 1
-                    try:
-                        self.step(conn, n)
-                    except Exception as exc:  # every failure is a finding
-                        self.errors.append(f"{type(exc).__name__}: {exc}")
-                    time.sleep(0.002)
-        except Exception as exc:
-            self.errors.append(f"connection: {type(exc).__name__}: {exc}")
 
 
 class DjangoProcess:

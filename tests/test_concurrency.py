@@ -7,64 +7,37 @@ every row any writer committed is there at the end.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import psycopg
 from django.test import override_settings
 
-from tests.harness import columns, compat, leftovers, migrate, rows
+from tests.harness import ColourWriter, columns, compat, leftovers, migrate, rows
 
 SEED = 3000
 
 
-class Writer(threading.Thread):
-    """Inserts (and now and then updates) orders as one colour until told to stop."""
+class Writer(ColourWriter):
+    """Inserts (and now and then updates) orders as one colour."""
 
-    def __init__(self, conninfo: str, colour: str, name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.conninfo, self.colour = conninfo, colour
-        self.stop = threading.Event()
-        self.inserted = 0
-        self.errors: list[str] = []
-
-    def statement(self, n: int) -> tuple[str, list]:
+    def step(self, conn: psycopg.Connection, n: int) -> None:
         if self.colour == "blue":
-            return (
+            statement = (
                 "INSERT INTO shop_order (customer, amount_cents) VALUES (%s, %s) RETURNING id",
                 [self.name, n],
             )
-        return (
-            "INSERT INTO shop_order (customer, amount_cents, amount, status, note) "
-            "VALUES (%s, %s, %s / 100.0, 'new', NULL) RETURNING id",
-            [self.name, n, n],
-        )
-
-    def run(self) -> None:
-        with psycopg.connect(
-            self.conninfo,
-            autocommit=True,
-            application_name=f"compat_{self.colour}:{self.name}",
-            options=f"-c search_path=compat_{self.colour},public",
-        ) as conn:
-            n = 0
-            while not self.stop.is_set():
-                n += 1
-                try:
-                    (row_id,) = conn.execute(*self.statement(n)).fetchone()
-                    self.inserted += 1
-                    if n % 10 == 0 and self.colour == "blue":
-                        conn.execute(
-                            "UPDATE shop_order SET amount_cents = amount_cents + 1 WHERE id = %s",
-                            [row_id],
-                        )
-                except Exception as exc:  # every failure is a finding
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
-                time.sleep(0.002)
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.join(timeout=30)
+        else:
+            statement = (
+                "INSERT INTO shop_order (customer, amount_cents, amount, status, note) "
+                "VALUES (%s, %s, %s / 100.0, 'new', NULL) RETURNING id",
+                [self.name, n, n],
+            )
+        (row_id,) = conn.execute(*statement).fetchone()
+        self.inserted += 1
+        if n % 10 == 0 and self.colour == "blue":
+            conn.execute(
+                "UPDATE shop_order SET amount_cents = amount_cents + 1 WHERE id = %s", [row_id]
+            )
 
 
 def start(conninfo: str, colour: str, count: int = 2) -> list[Writer]:
