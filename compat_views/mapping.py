@@ -50,10 +50,6 @@ class Plan:
         """{legacy column -> physical column}: what the legacy view selects."""
         return {name: self.physical[self.legacy[name]] for name in self.legacy_columns}
 
-    def name_of(self, operation: int, role: str) -> str:
-        """The physical name, now, of a column an operation created or moved."""
-        return self.physical[self.touched[operation][role]]
-
     def columns(self, scope: Mapping[str, str]) -> list[tuple[str, str]]:
         """(name, physical column) pairs of a scope, in a stable order."""
         return [(name, self.physical[identity]) for name, identity in scope.items()]
