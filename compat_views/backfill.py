@@ -7,10 +7,13 @@ since expand were filled by the sync trigger, and rows the new colour wrote keep
 what it wrote. ``up`` is evaluated per row inside the UPDATE, on the row version
 being updated, so a concurrent write is never overwritten with a stale value.
 
-Each batch runs as a legacy writer (the legacy schema first in its search_path,
-for that transaction only): the sync trigger then takes its ``up`` path, which
-only ever writes new columns, so the backfill can never rewrite a legacy value
-through a ``down`` expression.
+The batch's own writes must not run ``down`` (it would rewrite legacy values from
+the new ones, which is wrong for an ``up`` that is not invertible). Where the
+session may, each batch sets ``session_replication_role = replica`` for its
+transaction, so no trigger fires for the rows it fills (they only get new columns;
+the concurrent writers' triggers still fire): the fastest way. Otherwise the
+batch runs as a legacy writer (the legacy schema first in its search_path, for
+that transaction only), and the ``down`` triggers' WHEN clause skips it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import sys
 import time
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from . import conf
 from .mapping import Plan, Sync, referenced
@@ -99,6 +102,21 @@ class Progress:
         self.stream.flush()
 
 
+_SKIP_TRIGGERS = "SET LOCAL session_replication_role = replica"
+
+
+def _may_skip_triggers(alias: str) -> bool:
+    """Whether this session may set session_replication_role (superuser, or granted SET
+    on that parameter, PG 15+); tried in a subtransaction that is rolled back."""
+    try:
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+            cursor.execute(_SKIP_TRIGGERS)
+            transaction.set_rollback(True, using=alias)
+        return True
+    except DatabaseError:
+        return False
+
+
 def run(
     alias: str,
     operation,
@@ -115,17 +133,21 @@ def run(
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
     with connection.cursor() as cursor:
         total = _count(cursor, schema, table)
+    skip_triggers = conf.backfill_skip_triggers() and _may_skip_triggers(alias)
     filled = scanned = 0
     while operation.backfill_status == "pending":
         statement = render_batch(
             schema, table, key, column, plan, sync, operation.backfill_checkpoint, batch_size
         )
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_catalog.set_config('search_path', "
-                "%s || ', ' || pg_catalog.current_setting('search_path'), true)",
-                [ident(legacy_schema)],
-            )
+            if skip_triggers:
+                cursor.execute(_SKIP_TRIGGERS)
+            else:
+                cursor.execute(
+                    "SELECT pg_catalog.set_config('search_path', "
+                    "%s || ', ' || pg_catalog.current_setting('search_path'), true)",
+                    [ident(legacy_schema)],
+                )
             cursor.execute(statement)
             last, seen, updated = cursor.fetchone()
             if seen:

@@ -11,6 +11,7 @@
 | COMPAT_VIEWS_DDL_MAX_BACKOFF | 5.0 | longest pause between tries, seconds |
 | COMPAT_VIEWS_BACKFILL_BATCH_SIZE | 5000 | rows per backfill transaction |
 | COMPAT_VIEWS_BACKFILL_PAUSE | 0.0 | seconds to sleep between backfill batches |
+| COMPAT_VIEWS_BACKFILL_SKIP_TRIGGERS | True | backfill batches skip triggers, if allowed |
 """
 
 from __future__ import annotations
@@ -110,3 +111,7 @@ def backfill_batch_size() -> int:
 
 def backfill_pause() -> float:
     return float(_get("COMPAT_VIEWS_BACKFILL_PAUSE", 0.0))
+
+
+def backfill_skip_triggers() -> bool:
+    return bool(_get("COMPAT_VIEWS_BACKFILL_SKIP_TRIGGERS", True))

@@ -73,6 +73,8 @@ CREATE TRIGGER kill_test_audit AFTER UPDATE ON public.shop_order
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
     WHEN (pg_catalog.current_setting('application_name') LIKE 'compat_green:kill-test-%')
     EXECUTE FUNCTION public.kill_test_audit();
+-- The backfill may run with session_replication_role = replica; the audit must see it.
+ALTER TABLE public.shop_order ENABLE ALWAYS TRIGGER kill_test_audit;
 """
 
 
