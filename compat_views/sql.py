@@ -38,6 +38,13 @@ def _is_lock_timeout(exc: BaseException) -> bool:
     return isinstance(cause, pg_errors.LockNotAvailable)
 
 
+def _back_off(attempt: int, attempts: int) -> None:
+    """Exponential, capped and jittered, so retrying sessions do not move in lockstep."""
+    pause = min(conf.ddl_max_backoff(), 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+    logger.info("lock busy, retrying in %.2fs (try %d/%d)", pause, attempt, attempts)
+    time.sleep(pause)
+
+
 def execute(schema_editor, statement: str) -> None:
     """Run one DDL statement under ``lock_timeout``, retrying while the lock is busy.
 
@@ -76,9 +83,7 @@ def execute(schema_editor, statement: str) -> None:
                     f"statement needs.\n  {statement.strip()[:300]}\nFind it in pg_stat_activity "
                     "/ pg_locks, let it finish, then run the command again."
                 ) from exc
-            pause = min(conf.ddl_max_backoff(), 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
-            logger.info("lock busy, retrying in %.2fs (try %d/%d)", pause, attempt, attempts)
-            time.sleep(pause)
+            _back_off(attempt, attempts)
 
 
 def execute_all(schema_editor, statements: Iterable[str]) -> None:
@@ -113,4 +118,4 @@ def execute_concurrently(schema_editor, statement: str, undo_failed: str | None 
                 raise
             if undo_failed:
                 schema_editor.execute(undo_failed, params=None)
-            time.sleep(min(conf.ddl_max_backoff(), 0.05 * 2**attempt) * random.uniform(0.5, 1))
+            _back_off(attempt, attempts)

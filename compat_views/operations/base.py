@@ -14,7 +14,7 @@ import inspect
 from django.db.migrations import Migration
 from django.db.migrations.operations.base import Operation
 
-from .. import conf, ddl, lifecycle
+from .. import conf, ddl, lifecycle, naming
 from ..errors import InvalidOperation
 
 
@@ -73,6 +73,20 @@ class CompatOperation(Operation):
                 f"{self.__class__.__name__}: model {app_label}.{self.model_name} has no field "
                 f"{name!r} (fields: {sorted(fields)}). Fix the field name."
             )
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return self.plain().migration_name_fragment
+
+    @property
+    def what(self) -> str:
+        """How error messages name this operation."""
+        return f"{self.__class__.__name__}({self.model_name!r}, {getattr(self, 'name', '')!r})"
+
+    def target(self, schema_editor, old_model) -> lifecycle.Target:
+        """The table the operation changes, as it stands before it (nothing is written)."""
+        table = naming.check_identifier(old_model._meta.db_table, "table")
+        return lifecycle.target(schema_editor.connection, table)
 
     def references_model(self, name, app_label):
         return self.plain().references_model(name, app_label)

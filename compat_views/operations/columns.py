@@ -45,10 +45,6 @@ class RenameCompatColumn(CompatOperation):
             "keeping the old name for the legacy colour"
         )
 
-    @property
-    def migration_name_fragment(self) -> str:
-        return self.plain().migration_name_fragment
-
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         new_model = to_state.apps.get_model(app_label, self.model_name)
@@ -57,8 +53,7 @@ class RenameCompatColumn(CompatOperation):
         if old_column == new_column:
             return  # a db_column kept the name: only Django's state changes
         naming.check_identifier(new_column, "column")
-        table = naming.check_identifier(old_model._meta.db_table, "table")
-        target = lifecycle.target(schema_editor.connection, table)
+        target = self.target(schema_editor, old_model)
         spec = {"kind": RENAME_COLUMN, "old": old_column, "new": new_column}
         self.run(app_label, schema_editor, target, spec)
 
@@ -159,15 +154,10 @@ class AddCompatColumn(CompatOperation):
     def describe(self) -> str:
         return f"Add field {self.name} to {self.model_name}, hidden from the legacy colour"
 
-    @property
-    def migration_name_fragment(self) -> str:
-        return self.plain().migration_name_fragment
-
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         field = to_state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
-        what = f"AddCompatColumn({self.model_name!r}, {self.name!r})"
-        table = naming.check_identifier(old_model._meta.db_table, "table")
+        what = self.what
         spec = {
             "kind": ADD_COLUMN,
             "column": field.column,
@@ -181,10 +171,10 @@ class AddCompatColumn(CompatOperation):
                 "`up` (a SQL expression over the legacy columns), or make it null=True."
             )
         connection = schema_editor.connection
-        target = lifecycle.target(connection, table)
+        target = self.target(schema_editor, old_model)
         if field.column in target.plan.physical.values():
             raise InvalidOperation(
-                f"{what}: table {table!r} already has a column {field.column!r}."
+                f"{what}: table {target.table!r} already has a column {field.column!r}."
             )
         if self.up:
             lifecycle.require_key(target, what)
@@ -234,16 +224,11 @@ class AlterCompatColumn(CompatOperation):
     def describe(self) -> str:
         return f"Alter field {self.name} on {self.model_name}, keeping the old column in sync"
 
-    @property
-    def migration_name_fragment(self) -> str:
-        return self.plain().migration_name_fragment
-
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         old_column = old_model._meta.get_field(self.name).column
         field = to_state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
-        what = f"AlterCompatColumn({self.model_name!r}, {self.name!r})"
-        table = naming.check_identifier(old_model._meta.db_table, "table")
+        what = self.what
         spec = {
             "kind": ALTER_COLUMN,
             "column": old_column,
@@ -253,12 +238,12 @@ class AlterCompatColumn(CompatOperation):
             **column_spec(what, schema_editor, field),
         }
         connection = schema_editor.connection
-        target = lifecycle.target(connection, table)
+        target = self.target(schema_editor, old_model)
         lifecycle.require_key(target, what)
         taken = set(target.plan.physical.values())
         if field.column != old_column and field.column in taken:
             raise InvalidOperation(
-                f"{what}: table {table!r} already has a column {field.column!r}."
+                f"{what}: table {target.table!r} already has a column {field.column!r}."
             )
         spec["aside"] = naming.aside_column(old_column, taken)
         lifecycle.check_expression(connection, target, self.up, target.scope(), spec["type"], what)
@@ -301,18 +286,13 @@ class RemoveCompatColumn(CompatOperation):
     def describe(self) -> str:
         return f"Remove field {self.name} from {self.model_name}, kept for the legacy colour"
 
-    @property
-    def migration_name_fragment(self) -> str:
-        return self.plain().migration_name_fragment
-
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         field = old_model._meta.get_field(self.name)
-        what = f"RemoveCompatColumn({self.model_name!r}, {self.name!r})"
-        table = naming.check_identifier(old_model._meta.db_table, "table")
+        what = self.what
         connection = schema_editor.connection
-        target = lifecycle.target(connection, table)
-        physical = {c.name: c for c in catalog.columns(connection, target.schema, table)}
+        target = self.target(schema_editor, old_model)
+        physical = {c.name: c for c in catalog.columns(connection, target.schema, target.table)}
         column = physical[field.column]
         spec = {
             "kind": REMOVE_COLUMN,
