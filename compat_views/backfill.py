@@ -56,7 +56,18 @@ def render_batch(
     )
 
 
-def _count(cursor, schema: str, table: str) -> int:
+def _size(cursor, schema: str, table: str) -> int:
+    """Rows to expect, for progress only: the planner's estimate, so a huge table is not
+    scanned just to draw a bar; counted only when the table was never analysed."""
+    cursor.execute(
+        "SELECT c.reltuples::bigint FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        [schema, table],
+    )
+    estimate = cursor.fetchone()[0]
+    if estimate > 0:
+        return estimate
     cursor.execute(f"SELECT count(*) FROM {ident(schema, table)}")
     return cursor.fetchone()[0]
 
@@ -90,6 +101,7 @@ class Progress:
         ):
             return
         self.last = now
+        total = max(total, done)  # an estimate can fall short
         share = min(1.0, done / max(total, 1))
         rate = done / max(now - self.started, 1e-9)
         text = f"backfill {label}: {done}/{total} rows ({share:.0%}, {rate:,.0f} rows/s)"
@@ -132,7 +144,7 @@ def run(
     connection = connections[alias]
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
     with connection.cursor() as cursor:
-        total = _count(cursor, schema, table)
+        total = _size(cursor, schema, table)
     skip_triggers = conf.backfill_skip_triggers() and _may_skip_triggers(alias)
     filled = scanned = 0
     while operation.backfill_status == "pending":
