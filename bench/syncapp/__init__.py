@@ -1,1 +1,1 @@
-"""A one-table Django app whose integer-cents column the sync-cost bench turns into a decimal."""
+"""A Django app whose integer-cents column the sync-cost bench turns into a decimal."""
