@@ -4,8 +4,10 @@ What to build is read from Django itself: the plain operation (AddField /
 AlterField) runs in ``collect_sql`` mode, and its CREATE INDEX / UNIQUE / FOREIGN
 KEY statements give the objects and the exact names Django would use, so that a
 completed rollout matches a plain-Django database. For an AlterField, the
-single-column indexes and constraints already on the old column that Django would
-keep are carried over too.
+indexes and constraints already on the old column that Django would keep are
+carried over too: single-column ones from their description, and the rest (several
+columns, an expression or a predicate that reads the column) from their live
+definition at build time, with the aside column's name replaced by the new column's.
 
 Each object is built under a temporary ``_compat_`` name after the migration
 commits (``CREATE [UNIQUE] INDEX CONCURRENTLY``; ``FOREIGN KEY … NOT VALID`` then
@@ -93,7 +95,12 @@ def from_django_sql(table: str, column: str, statements: list[str]) -> tuple[lis
 
 
 def existing(connection, schema: str, table: str, column: str) -> list[dict]:
-    """Single-column indexes and constraints on ``column`` (what an AlterField keeps)."""
+    """Indexes and constraints on ``column`` (what an AlterField keeps).
+
+    Objects that a type change can't be carried through are refused here, before any
+    DDL: a primary key, an exclusion constraint, a foreign key of several columns, and
+    foreign keys pointing at the column.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -135,12 +142,21 @@ def existing(connection, schema: str, table: str, column: str) -> list[dict]:
             [column, schema, table],
         )
         incoming = [row[0] for row in cursor.fetchall()]
+        cursor.execute(_COMPOSITE, [column, schema, table, column, schema, table])
+        composite = cursor.fetchall()
     if incoming:
         raise InvalidOperation(
             f"Column {table}.{column} is referenced by foreign keys {incoming}; changing it "
             "with AlterCompatColumn would detach them. Change it in a plain migration."
         )
-    objects = []
+    refused = sorted(name for name, kind in composite if kind not in _CARRIED)
+    if refused:
+        raise InvalidOperation(
+            f"Column {table}.{column} is part of {refused} (a primary key, an exclusion "
+            "constraint or a foreign key of several columns), which AlterCompatColumn cannot "
+            "carry over to the new column. Change it in a plain migration; nothing was changed."
+        )
+    objects = [{"kind": _CARRIED[kind], "name": name, "carried": True} for name, kind in composite]
     for name, kind, definition in constraints:
         if kind == "u":
             objects.append({"kind": UNIQUE, "name": name})
@@ -152,6 +168,72 @@ def existing(connection, schema: str, table: str, column: str) -> list[dict]:
     for name, definition in indexes:
         objects.append(_index(name, _INDEX_DEF.match(definition)["rest"]))
     return objects
+
+
+# Objects on a column other than the single-column ones ``existing`` describes: every
+# constraint whose columns include it, and every other index that reads it (pg_depend
+# records the columns of an index's expressions and predicate too). Kinds: the
+# constraint's contype, or "i" for an index that backs no constraint.
+_COMPOSITE = """
+    SELECT k.conname, k.contype
+    FROM pg_catalog.pg_constraint k
+    JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %s
+    WHERE n.nspname = %s AND c.relname = %s AND a.attnum = ANY(k.conkey)
+      AND (k.contype IN ('p', 'x') OR k.conkey <> ARRAY[a.attnum])
+    UNION ALL
+    SELECT ic.relname, 'i'
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+    JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %s
+    WHERE n.nspname = %s AND c.relname = %s
+      AND NOT (i.indnatts = 1 AND i.indkey[0] = a.attnum)
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)
+      AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
+                    AND d.refobjid = c.oid AND d.refobjsubid = a.attnum)
+"""
+_CARRIED = {"u": UNIQUE, "c": CHECK, "i": INDEX}
+
+
+def carry(connection, schema: str, table: str, item: Mapping, aside: str, column: str) -> dict:
+    """A carried object's build details from its live definition on the aside column.
+
+    The old object keeps its name and stays on the aside column until ``complete``
+    drops that column; its definition, read now, names the columns as they are now,
+    so a rename of another column earlier in the rollout is already in it. Returns
+    the item with ``check`` (a CHECK) or ``using`` (an index) filled in, or None when
+    the old object is gone (a later migration dropped it).
+    """
+    with connection.cursor() as cursor:
+        if item["kind"] == CHECK:
+            cursor.execute(
+                "SELECT pg_catalog.pg_get_constraintdef(k.oid) FROM pg_catalog.pg_constraint k "
+                "WHERE k.conrelid = %s::regclass AND k.conname = %s",
+                [ident(schema, table), item["name"]],
+            )
+        else:
+            cursor.execute(
+                "SELECT pg_catalog.pg_get_indexdef(i.indexrelid), "
+                "pg_catalog.quote_ident(ic.relname) FROM pg_catalog.pg_index i "
+                "JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
+                "WHERE i.indrelid = %s::regclass AND ic.relname = %s",
+                [ident(schema, table), item["name"]],
+            )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    renamed = re.sub(
+        rf'(?<![\w$"]){re.escape(aside)}(?![\w$"])|"{re.escape(aside)}"', ident(column), row[0]
+    )
+    if item["kind"] == CHECK:
+        return {**item, "check": renamed.removeprefix("CHECK ").removesuffix(" NOT VALID")}
+    # "CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING …": keep from USING on.
+    using = renamed.partition(f" INDEX {row[1]} ON ")[2]
+    return {**item, "using": using[using.index(" USING ") + 1 :]}
 
 
 def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
@@ -170,8 +252,10 @@ def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
             f"ALTER TABLE {base} VALIDATE CONSTRAINT {temp}",
         ]
     unique = "UNIQUE " if item["kind"] == UNIQUE else ""
-    opclass = f" {item['opclass']}" if item.get("opclass") else ""
-    using = f"{item.get('method', '')} ({ident(column)}{opclass}) {item.get('tail', '')}"
+    using = item.get("using")
+    if using is None:
+        opclass = f" {item['opclass']}" if item.get("opclass") else ""
+        using = f"{item.get('method', '')} ({ident(column)}{opclass}) {item.get('tail', '')}"
     return [f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {base} {using.strip()}"]
 
 

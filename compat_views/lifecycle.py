@@ -364,6 +364,17 @@ def build_constraints(alias: str) -> int:
                 state = catalog.object_state(connection, touched.schema, touched.table, temp)
                 if state == "valid":
                     continue
+                if item.get("carried"):
+                    item = constraints.carry(
+                        connection,
+                        touched.schema,
+                        touched.table,
+                        item,
+                        names["aside"],
+                        names["column"],
+                    )
+                    if item is None:
+                        continue
                 drop = f"DROP INDEX CONCURRENTLY IF EXISTS {sql.ident(touched.schema, temp)}"
                 statements = constraints.build(touched.schema, touched.table, names["column"], item)
                 if state == "invalid":
@@ -420,11 +431,28 @@ def complete(alias: str, force: bool = False) -> Rollout:
             _drop_table_objects(editor, rollout, touched)
         for operation, names in finishing(rollout):
             touched = operation.touched
-            sql.execute_all(
-                editor, ddl.finish(touched.schema, touched.table, operation.spec, names)
-            )
+            spec = _without_vanished(connection, operation)
+            sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec, names))
         _close(editor, rollout, Rollout.COMPLETED)
     return rollout
+
+
+def _without_vanished(connection, operation: AppliedOperation) -> dict:
+    """The spec minus carried objects that were never built because a later migration
+    dropped the old one (``constraints.carry``): there is nothing to give a name."""
+    touched, spec = operation.touched, operation.spec
+    objects = [
+        item
+        for item in spec.get("objects", [])
+        if not item.get("carried")
+        or catalog.object_state(
+            connection,
+            touched.schema,
+            touched.table,
+            constraints.temporary_name(touched.table, item["name"]),
+        )
+    ]
+    return {**spec, "objects": objects}
 
 
 def finishing(rollout: Rollout):

@@ -208,3 +208,27 @@ def test_altering_a_referenced_column_is_refused(db):
     with pytest.raises(InvalidOperation, match="referenced by foreign keys"):
         run_operation(operation, "library", "0001_initial")
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "setup, name, field",
+    [
+        ("", "id", models.BigAutoField(primary_key=True)),
+        (
+            "ALTER TABLE library_book ADD CONSTRAINT book_stock_excl "
+            "EXCLUDE USING btree (stock WITH =)",
+            "stock",
+            models.BigIntegerField(),
+        ),
+    ],
+    ids=["primary key", "exclusion constraint"],
+)
+def test_altering_a_column_whose_objects_cannot_be_carried_is_refused(db, setup, name, field):
+    migrate("library", "0001")
+    if setup:
+        rows(setup)
+    before = snapshot()
+    operation = AlterCompatColumn("book", name, field, up=name, down=name)
+    with pytest.raises(InvalidOperation, match="cannot carry over.*plain migration"):
+        run_operation(operation, "library", "0001_initial")
+    assert snapshot() == before
