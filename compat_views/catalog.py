@@ -72,6 +72,21 @@ def columns(connection, schema: str, table: str) -> list[Column]:
     return [Column(*row) for row in rows]
 
 
+def column_comment(connection, schema: str, table: str, column: str) -> str | None:
+    rows = _rows(
+        connection,
+        """
+        SELECT pg_catalog.col_description(c.oid, a.attnum)
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+        WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s
+        """,
+        [schema, table, column],
+    )
+    return rows[0][0] if rows else None
+
+
 def key_column(connection, schema: str, table: str) -> str | None:
     """A single NOT NULL unique column to walk the table by: the primary key first."""
     rows = _rows(

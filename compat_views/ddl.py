@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from . import constraints
 from .mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
 from .naming import OBJECT_PREFIX, digest
-from .sql import ident
+from .sql import ident, literal
 
 
 def _alter(schema: str, table: str, action: str) -> str:
@@ -25,15 +25,21 @@ def _rename(schema: str, table: str, old: str, new: str) -> str:
     return _alter(schema, table, f"RENAME COLUMN {ident(old)} TO {ident(new)}")
 
 
-def _add_column(schema: str, table: str, column: str, spec: Mapping) -> str:
+def _add_column(schema: str, table: str, column: str, spec: Mapping) -> list[str]:
     """With `up` the column starts NULL everywhere: the backfill fills exactly the NULLs."""
     action = f"ADD COLUMN {ident(column)} {spec['type']}"
+    if spec.get("collation"):
+        action += f" COLLATE {ident(spec['collation'])}"
     if not spec.get("up"):
         if spec.get("default") is not None:
             action += f" DEFAULT {spec['default']}"
         if spec["not_null"]:
             action += " NOT NULL"
-    return _alter(schema, table, action)
+    statements = [_alter(schema, table, action)]
+    if spec.get("comment") is not None:
+        target = ident(schema, table, column)
+        statements.append(f"COMMENT ON COLUMN {target} IS {literal(spec['comment'])}")
+    return statements
 
 
 def expand(schema: str, table: str, spec: Mapping) -> list[str]:
@@ -41,11 +47,11 @@ def expand(schema: str, table: str, spec: Mapping) -> list[str]:
     if kind == RENAME_COLUMN:
         return [_rename(schema, table, spec["old"], spec["new"])]
     if kind == ADD_COLUMN:
-        return [_add_column(schema, table, spec["column"], spec)]
+        return _add_column(schema, table, spec["column"], spec)
     if kind == ALTER_COLUMN:
         return [
             _rename(schema, table, spec["column"], spec["aside"]),
-            _add_column(schema, table, spec["new_column"], spec),
+            *_add_column(schema, table, spec["new_column"], spec),
         ]
     statements = [_rename(schema, table, spec["column"], spec["aside"])]
     if spec.get("fill_default") is not None:

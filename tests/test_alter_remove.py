@@ -221,6 +221,32 @@ CASES = {
                 CHECK (qty < price_cents::bigint + 3000000000);
         """,
     ),
+    "collation and comment": Case(
+        [
+            AddCompatColumn(
+                "item",
+                "label",
+                models.CharField(
+                    max_length=30, null=True, db_collation="C", db_comment="shown on the shelf"
+                ),
+            ),
+            AlterCompatColumn(
+                "item",
+                "sku",
+                models.CharField(max_length=80, db_collation="C"),
+                up="sku",
+                down="left(sku, 50)",
+            ),
+            AlterCompatColumn(
+                "item", "code", models.CharField(max_length=20), up="code", down="code"
+            ),
+        ],
+        legacy_sees={"sku": "A-1", "label": None, "code": "X1"},
+        new_row={"sku": "S" * 70, "label": "top shelf"},
+        legacy_reads={"sku": "S" * 50},
+        # A comment from outside Django: a plain AlterField keeps it, and so must we.
+        table_setup="COMMENT ON COLUMN inventory_item.code IS 'set by hand'",
+    ),
     "remove nullable": Case(
         [RemoveCompatColumn("item", "note")],
         legacy_sees={"sku": "A-1"},
@@ -244,7 +270,8 @@ def table_catalog() -> dict:
         "columns": sorted(
             rows(
                 "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
-                "pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a LEFT JOIN pg_attrdef d "
+                "pg_get_expr(d.adbin, d.adrelid), attcollation::regcollation::text, "
+                "col_description(attrelid, attnum) FROM pg_attribute a LEFT JOIN pg_attrdef d "
                 "ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE attrelid = %s::regclass "
                 "AND attnum > 0 AND NOT attisdropped",
                 [TABLE],

@@ -72,7 +72,7 @@ def _default_sql(schema_editor, field: models.Field) -> tuple[str | None, bool]:
 
 
 def column_spec(what: str, schema_editor, field: models.Field) -> dict:
-    """Type, nullability and default of a field's new column."""
+    """Type, collation, nullability, default and comment of a field's new column."""
     naming.check_identifier(field.column, "column")
     type_sql = field.db_type(schema_editor.connection)
     if type_sql is None:
@@ -80,9 +80,11 @@ def column_spec(what: str, schema_editor, field: models.Field) -> dict:
     default, is_db_default = _default_sql(schema_editor, field)
     return {
         "type": type_sql,
+        "collation": getattr(field, "db_collation", None),
         "not_null": not field.null,
         "default": default,
         "db_default": is_db_default,
+        "comment": getattr(field, "db_comment", None),
     }
 
 
@@ -240,6 +242,11 @@ class AlterCompatColumn(CompatOperation):
         connection = schema_editor.connection
         target = self.target(schema_editor, old_model)
         lifecycle.require_key(target, what)
+        if spec["comment"] == getattr(old_model._meta.get_field(self.name), "db_comment", None):
+            # AlterField leaves the comment alone then, even one set outside Django.
+            spec["comment"] = catalog.column_comment(
+                connection, target.schema, target.table, old_column
+            )
         taken = set(target.plan.physical.values())
         if field.column != old_column and field.column in taken:
             raise InvalidOperation(
