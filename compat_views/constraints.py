@@ -68,8 +68,14 @@ def pg_object_name(table: str, column: str, label: str) -> str:
     return f"{clip(first)}_{clip(second)}_{label}"
 
 
-def temporary_name(table: str, final: str) -> str:
-    return f"{OBJECT_PREFIX}ix_{digest(table, final)}"
+def temporary_name(table: str, item: Mapping) -> str:
+    """Where an object is built until complete: named when the operation recorded it
+    (``temp``), so that a rename of the table later in the rollout does not move it."""
+    return item.get("temp") or f"{OBJECT_PREFIX}ix_{digest(table, item['name'])}"
+
+
+def with_temporary_names(table: str, items: list[dict]) -> list[dict]:
+    return [{**item, "temp": temporary_name(table, item)} for item in items]
 
 
 def from_django_sql(table: str, column: str, statements: list[str]) -> tuple[list[dict], set[str]]:
@@ -238,7 +244,7 @@ def carry(connection, schema: str, table: str, item: Mapping, aside: str, column
 
 def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
     """Statements, each its own transaction, that build one object under its temporary name."""
-    temp = ident(temporary_name(table, item["name"]))
+    temp = ident(temporary_name(table, item))
     base = ident(schema, table)
     if item["kind"] in (FOREIGN_KEY, CHECK):
         body = (
@@ -261,10 +267,10 @@ def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
 
 def attach(schema: str, table: str, item: Mapping) -> str:
     """The statement in ``complete``'s transaction that gives the object its final name."""
-    temp = ident(temporary_name(table, item["name"]))
+    temp = ident(temporary_name(table, item))
     base, final = ident(schema, table), ident(item["name"])
     if item["kind"] == UNIQUE:
         return f"ALTER TABLE {base} ADD CONSTRAINT {final} UNIQUE USING INDEX {temp}"
     if item["kind"] in (FOREIGN_KEY, CHECK):
         return f"ALTER TABLE {base} RENAME CONSTRAINT {temp} TO {final}"
-    return f"ALTER INDEX {ident(schema, temporary_name(table, item['name']))} RENAME TO {final}"
+    return f"ALTER INDEX {ident(schema, temporary_name(table, item))} RENAME TO {final}"

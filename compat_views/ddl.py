@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import constraints
-from .mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
+from .mapping import (
+    ADD_COLUMN,
+    ALTER_COLUMN,
+    REMOVE_COLUMN,
+    REMOVE_TABLE,
+    RENAME_COLUMN,
+    RENAME_TABLE,
+)
 from .naming import OBJECT_PREFIX, digest
 from .sql import ident, literal
 
@@ -42,8 +49,16 @@ def _add_column(schema: str, table: str, column: str, spec: Mapping) -> list[str
     return statements
 
 
+def _rename_table(schema: str, old: str, new: str) -> str:
+    return f"ALTER TABLE {ident(schema, old)} RENAME TO {ident(new)}"
+
+
 def expand(schema: str, table: str, spec: Mapping) -> list[str]:
     kind = spec["kind"]
+    if kind == RENAME_TABLE:
+        return [_rename_table(schema, spec["old"], spec["new"])]
+    if kind == REMOVE_TABLE:
+        return []  # the legacy colour keeps using the table until complete
     if kind == RENAME_COLUMN:
         return [_rename(schema, table, spec["old"], spec["new"])]
     if kind == ADD_COLUMN:
@@ -102,8 +117,14 @@ def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> 
     """What ``complete`` runs in its final transaction: drop what only the legacy
     colour needed, and leave the columns as a plain Django migration would."""
     kind = spec["kind"]
-    if kind == RENAME_COLUMN:
+    if kind in (RENAME_COLUMN, RENAME_TABLE):
         return []
+    if kind == REMOVE_TABLE:
+        # CASCADE as Django's DeleteModel: other tables' foreign keys to it go too.
+        return [
+            f"DROP TABLE IF EXISTS {ident(schema, name)} CASCADE"
+            for name in [*spec.get("through", []), table]
+        ]
     if kind == REMOVE_COLUMN:
         return [_alter(schema, table, f"DROP COLUMN {ident(names['aside'])}")]
     column = ident(names["column"])
@@ -127,6 +148,10 @@ def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> 
 
 def undo(schema: str, table: str, spec: Mapping) -> list[str]:
     kind = spec["kind"]
+    if kind == RENAME_TABLE:
+        return [_rename_table(schema, spec["new"], spec["old"])]
+    if kind == REMOVE_TABLE:
+        return []
     if kind == RENAME_COLUMN:
         return [_rename(schema, table, spec["new"], spec["old"])]
     if kind == ADD_COLUMN:

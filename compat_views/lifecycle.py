@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
 from .errors import InvalidOperation, RolloutConflict, SessionsConnected
-from .mapping import Plan, compose
+from .mapping import RENAME_TABLE, Plan, compose
 from .models import AppliedOperation, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
@@ -70,7 +70,11 @@ def touch(schema_editor, rollout: Rollout, target: Target) -> TouchedTable:
         rollout=rollout,
         schema=target.schema,
         table=target.table,
-        defaults={"legacy_columns": target.plan.legacy_columns, "key_column": target.key_column},
+        defaults={
+            "legacy_table": target.table,
+            "legacy_columns": target.plan.legacy_columns,
+            "key_column": target.key_column,
+        },
     )
     return touched
 
@@ -174,10 +178,10 @@ def lock(schema_editor, rollout: Rollout, tables: Iterable[TouchedTable]) -> Non
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
     for touched in sorted(tables, key=lambda t: t.pk):
         view_exists = catalog.relation_exists(
-            schema_editor.connection, legacy_schema, touched.table
+            schema_editor.connection, legacy_schema, touched.legacy_name
         )
         target = (
-            sql.ident(legacy_schema, touched.table)
+            sql.ident(legacy_schema, touched.legacy_name)
             if view_exists
             else sql.ident(touched.schema, touched.table)
         )
@@ -195,6 +199,7 @@ def apply(
     """Run an operation's expand DDL, record it, and rebuild the table's view and trigger."""
     lock(schema_editor, rollout, [touched])
     sql.execute_all(schema_editor, ddl.expand(touched.schema, touched.table, spec))
+    _follow_rename(touched, spec["new"] if spec["kind"] == RENAME_TABLE else None)
     seq = (rollout.operations.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     operation = AppliedOperation.objects.using(schema_editor.connection.alias).create(
         rollout=rollout,
@@ -217,7 +222,7 @@ def apply(
 def _wrapper_schema(connection, touched: TouchedTable) -> str:
     """Where pgtrigger's wrapper functions went: the first schema of the installing
     session's search_path (they are created unqualified), which we look up by name."""
-    names = triggers.all_trigger_names(touched.schema, touched.table)
+    names = triggers.all_trigger_names(touched.schema, touched.legacy_name)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
@@ -238,7 +243,7 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
     statements = views.render_schema(legacy_schema, {g for g, _ in grants})
     statements += views.render(
         legacy_schema,
-        touched.table,
+        touched.legacy_name,
         touched.schema,
         touched.table,
         plan,
@@ -249,10 +254,12 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
     wrappers = _wrapper_schema(connection, touched)
     if plan.ups or plan.downs:
         statements += triggers.render_install(
-            touched.schema, touched.table, legacy_schema, plan, wrappers
+            touched.schema, touched.table, legacy_schema, plan, wrappers, touched.legacy_name
         )
     else:
-        statements += triggers.render_uninstall(touched.schema, touched.table, wrappers)
+        statements += triggers.render_uninstall(
+            touched.schema, touched.table, wrappers, touched.legacy_name
+        )
     sql.execute_all(schema_editor, statements)
     touched.mapping = plan.mapping
     touched.save(update_fields=["mapping"])
@@ -264,9 +271,12 @@ def _drop_table_objects(schema_editor, rollout: Rollout, touched: TouchedTable) 
         schema_editor,
         [
             *triggers.render_uninstall(
-                touched.schema, touched.table, _wrapper_schema(schema_editor.connection, touched)
+                touched.schema,
+                touched.table,
+                _wrapper_schema(schema_editor.connection, touched),
+                touched.legacy_name,
             ),
-            f"DROP VIEW IF EXISTS {sql.ident(legacy_schema, touched.table)}",
+            f"DROP VIEW IF EXISTS {sql.ident(legacy_schema, touched.legacy_name)}",
         ],
     )
 
@@ -292,7 +302,7 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
     touched = operation.touched
     lock(schema_editor, rollout, [touched])
     _drop_table_objects(schema_editor, rollout, touched)
-    sql.execute_all(schema_editor, ddl.undo(touched.schema, touched.table, operation.spec))
+    _undo_ddl(schema_editor, touched, operation.spec)
     operation.delete()
     if touched.operations.exists():
         rebuild(schema_editor, rollout, touched)
@@ -300,6 +310,18 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
         touched.delete()
     if not rollout.operations.exists():
         _close(schema_editor, rollout, Rollout.ROLLED_BACK)
+
+
+def _follow_rename(touched: TouchedTable, new_name: str | None) -> None:
+    """Keep ``touched.table`` the base table's name now, after a table rename or its undo."""
+    if new_name is not None and new_name != touched.table:
+        touched.table = new_name
+        touched.save(update_fields=["table"])
+
+
+def _undo_ddl(schema_editor, touched: TouchedTable, spec: dict) -> None:
+    sql.execute_all(schema_editor, ddl.undo(touched.schema, touched.table, spec))
+    _follow_rename(touched, spec["old"] if spec["kind"] == RENAME_TABLE else None)
 
 
 def find(alias: str, origin: Origin) -> tuple[Rollout, AppliedOperation] | tuple[None, None]:
@@ -360,7 +382,7 @@ def build_constraints(alias: str) -> int:
         for operation, names in finishing(rollout):
             touched = operation.touched
             for item in operation.spec.get("objects", []):
-                temp = constraints.temporary_name(touched.table, item["name"])
+                temp = constraints.temporary_name(touched.table, item)
                 state = catalog.object_state(connection, touched.schema, touched.table, temp)
                 if state == "valid":
                     continue
@@ -449,7 +471,7 @@ def _without_vanished(connection, operation: AppliedOperation) -> dict:
             connection,
             touched.schema,
             touched.table,
-            constraints.temporary_name(touched.table, item["name"]),
+            constraints.temporary_name(touched.table, item),
         )
     ]
     return {**spec, "objects": objects}
@@ -505,13 +527,13 @@ def rollback(alias: str, force: bool = False) -> Rollout:
     with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
         rollout = pending(alias, lock=True)
         lock(editor, rollout, rollout.tables.all())
-        operations = list(rollout.operations.order_by("-seq").select_related("touched"))
+        operations = list(rollout.operations.order_by("-seq"))
         migrations = {(o.app_label, o.migration) for o in operations if o.migration}
-        for touched in rollout.tables.all():
+        tables = {touched.pk: touched for touched in rollout.tables.all()}
+        for touched in tables.values():
             _drop_table_objects(editor, rollout, touched)
-        for operation in operations:
-            touched = operation.touched
-            sql.execute_all(editor, ddl.undo(touched.schema, touched.table, operation.spec))
+        for operation in operations:  # one object per table: a table rename moves it
+            _undo_ddl(editor, tables[operation.touched_id], operation.spec)
         recorder = MigrationRecorder(connection)
         for app_label, name in sorted(migrations):
             recorder.record_unapplied(app_label, name)

@@ -19,6 +19,8 @@ RENAME_COLUMN = "rename_column"
 ADD_COLUMN = "add_column"
 ALTER_COLUMN = "alter_column"
 REMOVE_COLUMN = "remove_column"
+RENAME_TABLE = "rename_table"
+REMOVE_TABLE = "remove_table"
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,19 @@ def _remove(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
     return {"aside": identity}
 
 
-_APPLY = {RENAME_COLUMN: _rename, ADD_COLUMN: _add, ALTER_COLUMN: _alter, REMOVE_COLUMN: _remove}
+def _table(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
+    """A rename or removal of the whole table leaves its columns as they are."""
+    return {}
+
+
+_APPLY = {
+    RENAME_COLUMN: _rename,
+    ADD_COLUMN: _add,
+    ALTER_COLUMN: _alter,
+    REMOVE_COLUMN: _remove,
+    RENAME_TABLE: _table,
+    REMOVE_TABLE: _table,
+}
 
 
 def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> Plan:

@@ -32,20 +32,29 @@ class Rollout(models.Model):
 class TouchedTable(models.Model):
     """A base table as the legacy colour knew it when the rollout first touched it.
 
-    ``legacy_columns`` is the snapshot the legacy view is rebuilt from;
-    ``mapping`` is the derived {legacy column -> physical column}, stored for
-    ``compat status`` and for tools that read the state without this package.
+    ``table`` is the base table's name now; ``legacy_table`` the name the legacy
+    colour knows it by (its view's name), which differs once a RenameCompatModel
+    renamed the table. ``legacy_columns`` is the snapshot the legacy view is
+    rebuilt from; ``mapping`` is the derived {legacy column -> physical column},
+    stored for ``compat status`` and for tools that read the state without this
+    package.
     """
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="tables")
     schema = models.CharField(max_length=63)
     table = models.CharField(max_length=63)
+    legacy_table = models.CharField(max_length=63, blank=True)
     legacy_columns = models.JSONField()
     key_column = models.CharField(max_length=63, blank=True)
     mapping = models.JSONField(default=dict)
 
     class Meta:
         unique_together = [("rollout", "schema", "table")]
+
+    @property
+    def legacy_name(self) -> str:
+        """The view's name, which also keys the names of the table's triggers."""
+        return self.legacy_table or self.table
 
 
 class AppliedOperation(models.Model):

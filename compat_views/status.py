@@ -14,7 +14,7 @@ def drift(connection, rollout, touched) -> list[str]:
     problems = []
     expected = views.expected_comment(
         legacy_schema,
-        touched.table,
+        touched.legacy_name,
         touched.schema,
         touched.table,
         plan,
@@ -25,13 +25,15 @@ def drift(connection, rollout, touched) -> list[str]:
             "SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
             "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s",
-            [legacy_schema, touched.table],
+            [legacy_schema, touched.legacy_name],
         )
         row = cursor.fetchone()
         if row is None or row[0] != expected:
-            problems.append(f"view {legacy_schema}.{touched.table} is missing or was changed")
+            problems.append(f"view {legacy_schema}.{touched.legacy_name} is missing or was changed")
         wanted = (
-            triggers.triggers_for(touched.schema, touched.table, legacy_schema, plan)
+            triggers.triggers_for(
+                touched.schema, touched.table, legacy_schema, plan, touched.legacy_name
+            )
             if plan.ups or plan.downs
             else []
         )
@@ -52,7 +54,7 @@ def pending_builds(connection, rollout) -> list[str]:
     for operation, _ in lifecycle.finishing(rollout):
         touched = operation.touched
         for item in operation.spec.get("objects", []):
-            temp = constraints.temporary_name(touched.table, item["name"])
+            temp = constraints.temporary_name(touched.table, item)
             if catalog.object_state(connection, touched.schema, touched.table, temp) != "valid":
                 waiting.append(f"{item['kind']} {item['name']} on {touched.table}")
     return waiting
@@ -78,6 +80,7 @@ def report(alias: str) -> dict:
             {
                 "schema": t.schema,
                 "table": t.table,
+                "legacy_table": t.legacy_name,
                 "mapping": t.mapping,
                 "key": t.key_column,
                 "drift": drift(connection, rollout, t),
@@ -119,13 +122,16 @@ def render_text(data: dict) -> str:
                 legacy if legacy == phys else f"{legacy} -> {phys}"
                 for legacy, phys in table["mapping"].items()
             )
-            lines.append(f"  {table['schema']}.{table['table']}: {pairs}")
+            name = table["table"]
+            if table["legacy_table"] != name:
+                name = f"{name} (legacy name {table['legacy_table']})"
+            lines.append(f"  {table['schema']}.{name}: {pairs}")
         lines.append("Operations:")
         for op in rollout["operations"]:
             spec = op["spec"]
             detail = (
                 f"{spec['old']} -> {spec['new']}"
-                if spec["kind"] == "rename_column"
+                if spec["kind"] in ("rename_column", "rename_table")
                 else spec.get("column", "")
             )
             backfill = (

@@ -100,11 +100,12 @@ class SyncTrigger(pgtrigger.Trigger):
         direction: str,
         block: str,
         condition: str,
+        key: str,
     ) -> None:
         self.base_schema, self.table, self.direction = base_schema, table, direction
-        self.sql_condition = condition
+        self.sql_condition, self.key = condition, key
         super().__init__(
-            name=naming.sync_trigger(base_schema, table, event, direction),
+            name=naming.sync_trigger(base_schema, key, event, direction),
             when=pgtrigger.Before,
             level=pgtrigger.Row,
             operation=EVENTS[event],
@@ -115,7 +116,7 @@ class SyncTrigger(pgtrigger.Trigger):
         return self.name
 
     def render_execute(self, model=None) -> str:
-        function = naming.sync_function(self.base_schema, self.table, self.direction)
+        function = naming.sync_function(self.base_schema, self.key, self.direction)
         return f"{ident(self.base_schema, function)}()"
 
     def compile(self, model=None) -> compiler.Trigger:
@@ -137,9 +138,15 @@ class SyncTrigger(pgtrigger.Trigger):
         )
 
 
-def triggers_for(base_schema: str, table: str, legacy_schema: str, plan: Plan) -> list[SyncTrigger]:
+def triggers_for(
+    base_schema: str, table: str, legacy_schema: str, plan: Plan, key: str | None = None
+) -> list[SyncTrigger]:
     """The triggers a plan needs: a direction with no steps, or an UPDATE that reads
-    no column, gets none."""
+    no column, gets none.
+
+    ``key`` (default: the table) names the triggers and functions: the table's legacy
+    name, which a rename of the table during the rollout does not change.
+    """
     found = []
     for direction in DIRECTIONS:
         if not steps(plan, direction):
@@ -156,40 +163,50 @@ def triggers_for(base_schema: str, table: str, legacy_schema: str, plan: Plan) -
                         direction=direction,
                         block=block,
                         condition=condition,
+                        key=key or table,
                     )
                 )
     return found
 
 
 def render_install(
-    base_schema: str, table: str, legacy_schema: str, plan: Plan, wrapper_schema: str | None
+    base_schema: str,
+    table: str,
+    legacy_schema: str,
+    plan: Plan,
+    wrapper_schema: str | None,
+    key: str | None = None,
 ) -> list[str]:
-    statements = render_uninstall(base_schema, table, wrapper_schema)
+    statements = render_uninstall(base_schema, table, wrapper_schema, key)
     for direction in DIRECTIONS:
         if steps(plan, direction):
             block = render_block(base_schema, table, plan, direction)
             tag = f"$compat_{naming.digest(block, length=8)}$"
-            function = ident(base_schema, naming.sync_function(base_schema, table, direction))
+            function = ident(
+                base_schema, naming.sync_function(base_schema, key or table, direction)
+            )
             statements.append(
                 f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
                 f"AS {tag} BEGIN {block} END; {tag}"
             )
-    triggers = triggers_for(base_schema, table, legacy_schema, plan)
+    triggers = triggers_for(base_schema, table, legacy_schema, plan, key)
     return [*statements, *(trigger.compile().install_sql for trigger in triggers)]
 
 
-def all_trigger_names(base_schema: str, table: str) -> list[str]:
-    return [naming.sync_trigger(base_schema, table, e, d) for e in EVENTS for d in DIRECTIONS]
+def all_trigger_names(base_schema: str, key: str) -> list[str]:
+    return [naming.sync_trigger(base_schema, key, e, d) for e in EVENTS for d in DIRECTIONS]
 
 
-def render_uninstall(base_schema: str, table: str, wrapper_schema: str | None) -> list[str]:
+def render_uninstall(
+    base_schema: str, table: str, wrapper_schema: str | None, key: str | None = None
+) -> list[str]:
     """Drop every trigger, our functions, and pgtrigger's wrappers wherever they were made."""
     statements = []
-    for name in all_trigger_names(base_schema, table):
+    for name in all_trigger_names(base_schema, key or table):
         statements.append(f"DROP TRIGGER IF EXISTS {ident(name)} ON {ident(base_schema, table)}")
         if wrapper_schema:
             statements.append(f"DROP FUNCTION IF EXISTS {ident(wrapper_schema, name)}()")
     for direction in DIRECTIONS:
-        function = ident(base_schema, naming.sync_function(base_schema, table, direction))
+        function = ident(base_schema, naming.sync_function(base_schema, key or table, direction))
         statements.append(f"DROP FUNCTION IF EXISTS {function}()")
     return statements

@@ -112,7 +112,7 @@ def django_objects(
             if item["name"] not in dropped and column == old_column
         ]
     by_name = {item["name"]: item for item in [*kept, *created]}
-    return list(by_name.values())
+    return constraints.with_temporary_names(target.table, list(by_name.values()))
 
 
 def _physical_type(connection, target: lifecycle.Target, column: str) -> str:
