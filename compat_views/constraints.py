@@ -274,3 +274,24 @@ def attach(schema: str, table: str, item: Mapping) -> str:
     if item["kind"] in (FOREIGN_KEY, CHECK):
         return f"ALTER TABLE {base} RENAME CONSTRAINT {temp} TO {final}"
     return f"ALTER INDEX {ident(schema, temporary_name(table, item))} RENAME TO {final}"
+
+
+_DROP_IN = re.compile(r'ALTER TABLE "(?P<table>[^"]+)" DROP CONSTRAINT "(?P<name>[^"]+)"')
+_ADD_FK_IN = re.compile(
+    r'^ALTER TABLE "(?P<table>[^"]+)" ADD CONSTRAINT "(?P<name>[^"]+)" FOREIGN KEY'
+)
+
+
+def renamed_foreign_keys(statements: list[str]) -> list[list[str]]:
+    """[table, old name, new name] of each foreign key Django drops and re-adds in
+    ``statements`` (a plain RenameModel's), paired in the order it emits them."""
+    dropped: dict[str, list[str]] = {}
+    renamed = []
+    for statement in statements:
+        if match := _DROP_IN.search(statement):
+            dropped.setdefault(match["table"], []).append(match["name"])
+        elif (match := _ADD_FK_IN.match(statement.strip())) and dropped.get(match["table"]):
+            old = dropped[match["table"]].pop(0)
+            if old != match["name"]:
+                renamed.append([match["table"], old, match["name"]])
+    return renamed

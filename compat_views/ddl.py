@@ -117,8 +117,13 @@ def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> 
     """What ``complete`` runs in its final transaction: drop what only the legacy
     colour needed, and leave the columns as a plain Django migration would."""
     kind = spec["kind"]
-    if kind in (RENAME_COLUMN, RENAME_TABLE):
+    if kind == RENAME_COLUMN:
         return []
+    if kind == RENAME_TABLE:
+        return [
+            _alter(schema, referencing, f"RENAME CONSTRAINT {ident(old)} TO {ident(new)}")
+            for referencing, old, new in spec.get("foreign_keys", [])
+        ]
     if kind == REMOVE_TABLE:
         # CASCADE as Django's DeleteModel: other tables' foreign keys to it go too.
         return [

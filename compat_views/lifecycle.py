@@ -70,11 +70,7 @@ def touch(schema_editor, rollout: Rollout, target: Target) -> TouchedTable:
         rollout=rollout,
         schema=target.schema,
         table=target.table,
-        defaults={
-            "legacy_table": target.table,
-            "legacy_columns": target.plan.legacy_columns,
-            "key_column": target.key_column,
-        },
+        defaults={"legacy_columns": target.plan.legacy_columns, "key_column": target.key_column},
     )
     return touched
 

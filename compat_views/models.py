@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from .mapping import RENAME_TABLE
+
 
 class Rollout(models.Model):
     """One rollout: from the first compat operation to ``complete`` or ``rollback``."""
@@ -32,18 +34,15 @@ class Rollout(models.Model):
 class TouchedTable(models.Model):
     """A base table as the legacy colour knew it when the rollout first touched it.
 
-    ``table`` is the base table's name now; ``legacy_table`` the name the legacy
-    colour knows it by (its view's name), which differs once a RenameCompatModel
-    renamed the table. ``legacy_columns`` is the snapshot the legacy view is
-    rebuilt from; ``mapping`` is the derived {legacy column -> physical column},
-    stored for ``compat status`` and for tools that read the state without this
-    package.
+    ``table`` is the base table's name now (a RenameCompatModel changes it);
+    ``legacy_columns`` is the snapshot the legacy view is rebuilt from;
+    ``mapping`` is the derived {legacy column -> physical column}, stored for
+    ``compat status`` and for tools that read the state without this package.
     """
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="tables")
     schema = models.CharField(max_length=63)
     table = models.CharField(max_length=63)
-    legacy_table = models.CharField(max_length=63, blank=True)
     legacy_columns = models.JSONField()
     key_column = models.CharField(max_length=63, blank=True)
     mapping = models.JSONField(default=dict)
@@ -53,8 +52,10 @@ class TouchedTable(models.Model):
 
     @property
     def legacy_name(self) -> str:
-        """The view's name, which also keys the names of the table's triggers."""
-        return self.legacy_table or self.table
+        """The name the legacy colour knows the table by: its view's name, which also
+        keys the names of its triggers. The table's name unless the rollout renamed it."""
+        renamed = self.operations.filter(kind=RENAME_TABLE).order_by("seq").first()
+        return renamed.spec["old"] if renamed else self.table
 
 
 class AppliedOperation(models.Model):

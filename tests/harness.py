@@ -23,10 +23,14 @@ def migrate(app_label: str, target: str) -> None:
     call_command("migrate", app_label, target, verbosity=0)
 
 
-def model_at(app_label: str, migration: str, model_name: str):
+def apps_at(app_label: str, migration: str):
+    """The historical models after ``migration``, related to one another."""
     executor = MigrationExecutor(connections["default"])
-    state = executor.loader.project_state((app_label, migration), at_end=True)
-    return state.apps.get_model(app_label, model_name)
+    return executor.loader.project_state((app_label, migration), at_end=True).apps
+
+
+def model_at(app_label: str, migration: str, model_name: str):
+    return apps_at(app_label, migration).get_model(app_label, model_name)
 
 
 def rows(sql: str, params=None, alias: str = "default") -> list[tuple]:

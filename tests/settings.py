@@ -9,6 +9,7 @@ INSTALLED_APPS = [
     "tests.scenarios.shop",
     "tests.scenarios.oddnames",
     "tests.scenarios.inventory",
+    "tests.scenarios.shelf",
 ]
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

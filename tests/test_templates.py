@@ -12,6 +12,8 @@ from compat_views.operations import AddCompatColumn, RenameCompatColumn
 from tests.harness import apply_operations, columns, compat, leftovers, migrate, model_at, rows
 
 TEMPLATES = sorted((Path(__file__).parent.parent / "migrations_templates").glob("0*.py"))
+COLUMN_TEMPLATES = [path for path in TEMPLATES if "_model" not in path.stem]
+MODEL_TEMPLATES = [path for path in TEMPLATES if "_model" in path.stem]
 
 
 def load(path: Path):
@@ -22,11 +24,11 @@ def load(path: Path):
 
 
 def test_templates_apply_to_a_bookshop_table(db):
-    """Apply every template's operations, in order, to the library scenario's Book table."""
+    """Apply every column template's operations, in order, to the library scenario's Book."""
     migrate("library", "0001")
     legacy = model_at("library", "0001_initial", "Book").objects.using("legacy")
     legacy.create(isbn="1", title="Dune", price_cents=1999)
-    operations = [op for path in TEMPLATES for op in load(path).operations]
+    operations = [op for path in COLUMN_TEMPLATES for op in load(path).operations]
     apply_operations(operations, "library", "0001_initial")
     assert rows("SELECT name, price, on_sale FROM library_book") == [
         ("Dune", Decimal("19.99"), False)
@@ -42,6 +44,24 @@ def test_templates_apply_to_a_bookshop_table(db):
     compat("complete")
     assert leftovers() == {}
     assert "price_cents" not in columns("library_book")
+
+
+@pytest.mark.parametrize("path", MODEL_TEMPLATES, ids=lambda path: path.stem)
+def test_model_templates_apply_to_a_bookshop_table(db, path):
+    """Each model template on its own, on the library scenario's release-1 Book."""
+    migrate("library", "0001")
+    legacy = model_at("library", "0001_initial", "Book").objects.using("legacy")
+    legacy.create(isbn="1", title="Dune")
+    apply_operations(load(path).operations, "library", "0001_initial")
+    legacy.create(isbn="2", title="Emma")  # the old release keeps writing
+    assert sorted(legacy.values_list("title", flat=True)) == ["Dune", "Emma"]
+    compat("complete")
+    assert leftovers() == {}
+    tables = rows("SELECT tablename FROM pg_tables WHERE tablename LIKE 'library_%' ORDER BY 1")
+    renamed = "rename" in path.stem
+    assert tables == ([("library_novel",)] if renamed else [])
+    if renamed:
+        assert rows("SELECT title FROM library_novel ORDER BY 1") == [("Dune",), ("Emma",)]
 
 
 @pytest.mark.parametrize(

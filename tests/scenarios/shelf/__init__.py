@@ -1,0 +1,1 @@
+"""Books on a shelf: one model renamed and one removed during a rollout."""
