@@ -12,6 +12,7 @@ import time
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connections
 from django.test import override_settings
 
@@ -67,7 +68,7 @@ def plain_shelf_catalog() -> dict:
     return result
 
 
-def test_rename_and_remove_models_lifecycle(db):
+def test_rename_and_remove_models_lifecycle(db, capsys):
     expected = plain_shelf_catalog()
     migrate("shelf", "0001")
     before = shelf_catalog()
@@ -82,6 +83,11 @@ def test_rename_and_remove_models_lifecycle(db):
     LegacyTag.create(label="sf").books.add(dune)
 
     migrate("shelf", "0002")  # expand
+    call_command("compat", "status")
+    status = capsys.readouterr().out
+    assert "public.shelf_writer (legacy name shelf_author): id, name -> full_name" in status
+    assert "rename_table shelf_writer shelf_author -> shelf_writer" in status
+    assert "remove_table shelf_tag" in status and "DRIFT" not in status
     assert rows(
         "SELECT to_regclass('public.shelf_author'), to_regclass('public.shelf_writer')"
     ) == [(None, "shelf_writer")]
