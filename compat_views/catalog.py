@@ -17,6 +17,10 @@ class Column:
     identity: bool
 
 
+# LIKE pattern of every legacy schema (``_`` is a LIKE wildcard, hence the escape).
+_LEGACY_SCHEMAS = SCHEMA_PREFIX.replace("_", r"\_") + "%"
+
+
 def _rows(connection, query: str, params=()) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
@@ -25,6 +29,17 @@ def _rows(connection, query: str, params=()) -> list[tuple]:
 
 def server_version(connection) -> int:
     return int(_rows(connection, "SELECT pg_catalog.current_setting('server_version_num')")[0][0])
+
+
+def first_base_schema(connection) -> str:
+    """The first schema of the search_path that is not a legacy schema."""
+    rows = _rows(
+        connection,
+        "SELECT s FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY "
+        "AS t(s, pos) WHERE s NOT LIKE %s ORDER BY pos LIMIT 1",
+        [_LEGACY_SCHEMAS],
+    )
+    return rows[0][0] if rows else "public"
 
 
 def base_schema(connection, table: str) -> str:
@@ -42,7 +57,7 @@ def base_schema(connection, table: str) -> str:
         WHERE c.relname = %s AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE %s
         ORDER BY s.pos LIMIT 1
         """,
-        [table, SCHEMA_PREFIX.replace("_", r"\_") + "%"],
+        [table, _LEGACY_SCHEMAS],
     )
     if not rows:
         raise InvalidOperation(
@@ -160,7 +175,7 @@ def leftovers(connection) -> dict[str, list[str]]:
             for r in _rows(
                 connection,
                 "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname LIKE %s ORDER BY 1",
-                [SCHEMA_PREFIX.replace("_", r"\_") + "%"],
+                [_LEGACY_SCHEMAS],
             )
         ],
         "columns": [

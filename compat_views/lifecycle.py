@@ -123,6 +123,18 @@ def target(connection, table: str) -> Target:
     return Target(schema, table, compose(names, []), key)
 
 
+def paper_target(connection, model) -> Target:
+    """A table that exists only in ``sqlmigrate``'s collected SQL (an earlier operation
+    of the migration renamed it), described from the model state instead."""
+    columns = [field.column for field in model._meta.concrete_fields]
+    return Target(
+        catalog.first_base_schema(connection),
+        model._meta.db_table,
+        compose(columns, []),
+        model._meta.pk.column,
+    )
+
+
 def require_key(target: Target, what: str) -> None:
     if not target.key_column:
         raise InvalidOperation(

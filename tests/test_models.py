@@ -197,3 +197,12 @@ def test_writers_keep_writing_through_rename_rollback_and_complete(db, conninfo)
         (written,)
     ]
     assert leftovers() == {}
+
+
+def test_sqlmigrate_shows_the_table_rename(db, capsys):
+    migrate("shelf", "0001")
+    call_command("sqlmigrate", "shelf", "0002")
+    out = capsys.readouterr().out
+    assert 'ALTER TABLE "public"."shelf_author" RENAME TO "shelf_writer"' in out
+    assert leftovers() == {}
+    assert rows("SELECT to_regclass('public.shelf_author')") == [("shelf_author",)]

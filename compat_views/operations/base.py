@@ -86,7 +86,12 @@ class CompatOperation(Operation):
     def target(self, schema_editor, old_model) -> lifecycle.Target:
         """The table the operation changes, as it stands before it (nothing is written)."""
         table = naming.check_identifier(old_model._meta.db_table, "table")
-        return lifecycle.target(schema_editor.connection, table)
+        try:
+            return lifecycle.target(schema_editor.connection, table)
+        except InvalidOperation:
+            if not schema_editor.collect_sql:
+                raise
+            return lifecycle.paper_target(schema_editor.connection, old_model)
 
     def references_model(self, name, app_label):
         return self.plain().references_model(name, app_label)
