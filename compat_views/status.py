@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connections
 
 from . import catalog, constraints, lifecycle, naming, triggers, views
+from .mapping import RENAME_COLUMN, RENAME_TABLE
 
 
 def drift(connection, rollout, touched) -> list[str]:
@@ -131,7 +132,7 @@ def render_text(data: dict) -> str:
             spec = op["spec"]
             detail = (
                 f"{spec['old']} -> {spec['new']}"
-                if spec["kind"] in ("rename_column", "rename_table")
+                if spec["kind"] in (RENAME_COLUMN, RENAME_TABLE)
                 else spec.get("column", "")
             )
             backfill = (

@@ -139,13 +139,13 @@ class SyncTrigger(pgtrigger.Trigger):
 
 
 def triggers_for(
-    base_schema: str, table: str, legacy_schema: str, plan: Plan, key: str | None = None
+    base_schema: str, table: str, legacy_schema: str, plan: Plan, key: str
 ) -> list[SyncTrigger]:
     """The triggers a plan needs: a direction with no steps, or an UPDATE that reads
     no column, gets none.
 
-    ``key`` (default: the table) names the triggers and functions: the table's legacy
-    name, which a rename of the table during the rollout does not change.
+    ``key`` names the triggers and functions: the table's legacy name, which a rename
+    of the table during the rollout does not change.
     """
     found = []
     for direction in DIRECTIONS:
@@ -163,7 +163,7 @@ def triggers_for(
                         direction=direction,
                         block=block,
                         condition=condition,
-                        key=key or table,
+                        key=key,
                     )
                 )
     return found
@@ -175,16 +175,14 @@ def render_install(
     legacy_schema: str,
     plan: Plan,
     wrapper_schema: str | None,
-    key: str | None = None,
+    key: str,
 ) -> list[str]:
     statements = render_uninstall(base_schema, table, wrapper_schema, key)
     for direction in DIRECTIONS:
         if steps(plan, direction):
             block = render_block(base_schema, table, plan, direction)
             tag = f"$compat_{naming.digest(block, length=8)}$"
-            function = ident(
-                base_schema, naming.sync_function(base_schema, key or table, direction)
-            )
+            function = ident(base_schema, naming.sync_function(base_schema, key, direction))
             statements.append(
                 f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
                 f"AS {tag} BEGIN {block} END; {tag}"
@@ -198,15 +196,15 @@ def all_trigger_names(base_schema: str, key: str) -> list[str]:
 
 
 def render_uninstall(
-    base_schema: str, table: str, wrapper_schema: str | None, key: str | None = None
+    base_schema: str, table: str, wrapper_schema: str | None, key: str
 ) -> list[str]:
     """Drop every trigger, our functions, and pgtrigger's wrappers wherever they were made."""
     statements = []
-    for name in all_trigger_names(base_schema, key or table):
+    for name in all_trigger_names(base_schema, key):
         statements.append(f"DROP TRIGGER IF EXISTS {ident(name)} ON {ident(base_schema, table)}")
         if wrapper_schema:
             statements.append(f"DROP FUNCTION IF EXISTS {ident(wrapper_schema, name)}()")
     for direction in DIRECTIONS:
-        function = ident(base_schema, naming.sync_function(base_schema, key or table, direction))
+        function = ident(base_schema, naming.sync_function(base_schema, key, direction))
         statements.append(f"DROP FUNCTION IF EXISTS {function}()")
     return statements

@@ -43,7 +43,7 @@ def test_view_carries_defaults_grants_and_security_invoker(db, conninfo):
 def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
     migrate("shop", "0002")
     touched = pending("default").tables.get()
-    expected = triggers_for("public", "shop_order", "compat_blue", plan_of(touched))
+    expected = triggers_for("public", "shop_order", "compat_blue", plan_of(touched), "shop_order")
     assert [t.name for t in expected] == [
         naming.sync_trigger("public", "shop_order", event, "up") for event in ("ins", "upd")
     ]  # only `up` steps here (added columns), so no `down` triggers
