@@ -453,9 +453,9 @@ def build_subjects(conn: psycopg.Connection, shape: Shape, up: str, down: str) -
                 [f"{BASE_SCHEMA}.{subject.table}"],
             ).fetchone()[0]
             expect(
-                triggers == 4,
+                triggers == 6,
                 f"{subject.table} has {triggers} triggers, expected ours: "
-                "INSERT and UPDATE, up and down",
+                "INSERT and UPDATE, up, down and guard",
             )
     print(
         f"  {len(SUBJECTS)} tables of {next(iter(sizes.values())) / 2**20:.1f} MB each: "

@@ -122,21 +122,54 @@ def key_column(connection, schema: str, table: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def grants(connection, schema: str, table: str) -> list[tuple[str | None, str]]:
-    """(grantee role name or None for PUBLIC, privilege) pairs, owner excluded."""
-    return _rows(
+@dataclass(frozen=True)
+class Grant:
+    """One privilege on a table, or on one of its columns when ``column`` is set;
+    ``grantee`` None is PUBLIC."""
+
+    grantee: str | None
+    privilege: str
+    column: str | None = None
+
+
+# Privileges that mean something on a view; the owner gets those it holds on the table.
+VIEW_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+def grants(connection, schema: str, table: str) -> list[Grant]:
+    """Every role's privileges on a table: table-level and column-level grants, and
+    the owner's own (implicit unless revoked), since the owner is often the app role."""
+    rows = _rows(
         connection,
         """
-        SELECT r.rolname, acl.privilege_type
-        FROM pg_catalog.pg_class c
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) acl
+        WITH t AS (
+            SELECT c.oid, c.relacl, c.relowner FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s)
+        SELECT r.rolname, acl.privilege_type, NULL::name
+        FROM t CROSS JOIN LATERAL pg_catalog.aclexplode(t.relacl) acl
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = acl.grantee
-        WHERE n.nspname = %s AND c.relname = %s AND acl.grantee <> c.relowner
-        ORDER BY 1, 2
+        WHERE acl.grantee <> t.relowner
+        UNION
+        SELECT r.rolname, acl.privilege_type, a.attname
+        FROM t JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid
+        CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) acl
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid = acl.grantee
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND acl.grantee <> t.relowner
+        UNION
+        SELECT r.rolname, p.privilege, NULL::name
+        FROM t JOIN pg_catalog.pg_roles r ON r.oid = t.relowner
+        CROSS JOIN pg_catalog.unnest(%s::text[]) AS p(privilege)
+        WHERE pg_catalog.has_table_privilege(t.relowner, t.oid, p.privilege)
+        ORDER BY 1, 3 NULLS FIRST, 2
         """,
-        [schema, table],
+        [schema, table, list(VIEW_PRIVILEGES)],
     )
+    return [Grant(*row) for row in rows]
+
+
+def column_grants(connection, schema: str, table: str, column: str) -> list[Grant]:
+    return [g for g in grants(connection, schema, table) if g.column == column]
 
 
 def sessions(connection, application_prefix: str) -> list[tuple]:
@@ -152,6 +185,18 @@ def sessions(connection, application_prefix: str) -> list[tuple]:
         """,
         [application_prefix, application_prefix.replace("_", r"\_") + r":%"],
     )
+
+
+def row_security(connection, schema: str, table: str) -> bool:
+    """Whether row-level security is enabled on the table."""
+    rows = _rows(
+        connection,
+        """SELECT c.relrowsecurity FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = %s AND c.relname = %s""",
+        [schema, table],
+    )
+    return bool(rows and rows[0][0])
 
 
 def relation_exists(connection, schema: str, name: str) -> bool:

@@ -49,6 +49,16 @@ def _add_column(schema: str, table: str, column: str, spec: Mapping) -> list[str
     return statements
 
 
+def _column_grants(schema: str, table: str, column: str, grants: list) -> list[str]:
+    """The old column's grants, given on the column that replaces it: a plain
+    AlterField keeps the column, and with it the roles' column privileges."""
+    return [
+        f"GRANT {privilege} ({ident(column)}) ON {ident(schema, table)} "
+        f"TO {ident(grantee) if grantee else 'PUBLIC'}"
+        for grantee, privilege in grants
+    ]
+
+
 def _rename_table(schema: str, old: str, new: str) -> str:
     return f"ALTER TABLE {ident(schema, old)} RENAME TO {ident(new)}"
 
@@ -67,6 +77,7 @@ def expand(schema: str, table: str, spec: Mapping) -> list[str]:
         return [
             _rename(schema, table, spec["column"], spec["aside"]),
             *_add_column(schema, table, spec["new_column"], spec),
+            *_column_grants(schema, table, spec["new_column"], spec.get("column_grants", [])),
         ]
     statements = [_rename(schema, table, spec["column"], spec["aside"])]
     if spec.get("fill_default") is not None:

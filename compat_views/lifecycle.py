@@ -118,9 +118,48 @@ def target(connection, table: str) -> Target:
     touched = rollout and rollout.tables.filter(schema=schema, table=table).first()
     if touched:
         return Target(schema, table, plan_of(touched), touched.key_column)
+    require_safe_views(connection, schema, table)
     names = [c.name for c in catalog.columns(connection, schema, table)]
     key = catalog.key_column(connection, schema, table) or ""
     return Target(schema, table, compose(names, []), key)
+
+
+def security_invoker(connection, schema: str, table: str) -> bool:
+    """Whether the table's legacy view reads it with the caller's rights.
+
+    Only for tables with row-level security, whose policies must see the real
+    caller (PostgreSQL 15+). Otherwise the view reads with its owner's rights and
+    the table's grants are copied onto the view, column grants column by column:
+    a ``security_invoker`` view would check the caller's privilege on every column
+    it selects, so a role with column-level grants could not read it at all.
+    """
+    return catalog.server_version(connection) >= 150000 and catalog.row_security(
+        connection, schema, table
+    )
+
+
+def require_safe_views(connection, schema: str, table: str) -> None:
+    """Refuse a table whose privileges no legacy view can reproduce exactly."""
+    if not catalog.row_security(connection, schema, table):
+        return
+    if catalog.server_version(connection) < 150000:
+        raise InvalidOperation(
+            f"Table {schema}.{table} has row-level security enabled, and on this server "
+            "(PostgreSQL < 15) a legacy view would bypass its policies. Upgrade to "
+            "PostgreSQL 15+, or change this table with plain migrations while no old "
+            "release serves it; nothing was changed."
+        )
+    restricted = sorted(
+        {g.grantee or "PUBLIC" for g in catalog.grants(connection, schema, table) if g.column}
+    )
+    if restricted:
+        raise InvalidOperation(
+            f"Table {schema}.{table} has row-level security and column-level grants (to "
+            f"{', '.join(restricted)}). Its legacy view must read it with the caller's rights "
+            "for the policies, which needs table-level SELECT on every column it shows, so "
+            "those roles could not read it. Grant them table-level privileges for the "
+            "rollout, or change this table with plain migrations; nothing was changed."
+        )
 
 
 def paper_target(connection, model) -> Target:
@@ -245,19 +284,17 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
     """Regenerate one table's legacy view and sync trigger from its composed mapping."""
     connection = schema_editor.connection
     plan = plan_of(touched)
-    physical = {c.name: c for c in catalog.columns(connection, touched.schema, touched.table)}
     grants = catalog.grants(connection, touched.schema, touched.table)
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
-    statements = views.render_schema(legacy_schema, {g for g, _ in grants})
+    statements = views.render_schema(legacy_schema, {g.grantee for g in grants})
     statements += views.render(
         legacy_schema,
         touched.legacy_name,
         touched.schema,
         touched.table,
         plan,
-        physical,
         grants,
-        security_invoker=catalog.server_version(connection) >= 150000,
+        security_invoker=security_invoker(connection, touched.schema, touched.table),
     )
     wrappers = _wrapper_schema(connection, touched)
     if plan.ups or plan.downs:

@@ -19,7 +19,7 @@ def drift(connection, rollout, touched) -> list[str]:
         touched.schema,
         touched.table,
         plan,
-        catalog.server_version(connection) >= 150000,
+        lifecycle.security_invoker(connection, touched.schema, touched.table),
     )
     with connection.cursor() as cursor:
         cursor.execute(

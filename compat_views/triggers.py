@@ -11,6 +11,11 @@ batch, which runs as a legacy writer and only sets new columns) costs almost
 nothing. The functions carry no ``SET search_path``: every name in them is
 schema-qualified and quoted.
 
+A third pair of triggers, the guard, fails the write of a session whose configured
+search_path starts with the legacy schema but whose role may not use it: Postgres
+silently skips such a schema, so that session would reach the base table, pass
+for a new-shape writer, and store legacy values in new-shape columns.
+
 The triggers are compiled, hashed and installed by django-pgtrigger, but
 ``render_execute`` points them at our plain functions: pgtrigger's own function
 calls ``_pgtrigger_should_ignore()`` on every row, which enters an exception block
@@ -29,6 +34,37 @@ from .sql import ident, literal
 
 EVENTS = {"ins": pgtrigger.Insert, "upd": pgtrigger.Update}
 DIRECTIONS = ("up", "down")
+GUARD = "guard"  # the third "direction": refuse a legacy writer that cannot see its views
+
+
+def configured_first(legacy_schema: str) -> str:
+    """Whether the session's *configured* search_path starts with ``legacy_schema``.
+
+    ``current_schema()`` skips a schema the role may not use, so a legacy session
+    whose role lacks USAGE on its legacy schema would resolve to the base table and
+    pass for a new-shape writer. The setting itself still names the colour.
+    """
+    pattern = f'^\\s*"?{legacy_schema}"?\\s*(,|$)'
+    return f"pg_catalog.current_setting('search_path') ~ {literal(pattern)}"
+
+
+def render_guard(legacy_schema: str, table: str) -> str:
+    """The guard function's block: fail the write loudly instead of storing it wrongly."""
+    message = (
+        f"compat_views: this session's search_path starts with {legacy_schema}, but role %s "
+        f"may not use that schema, so it reached table {table} instead of the legacy view "
+        "and would write the new shape as the legacy colour"
+    )
+    hint = (
+        f"GRANT USAGE ON SCHEMA {ident(legacy_schema)} and the same privileges on its views "
+        "to this role as it has on the table (`migrate` grants them to every role holding a "
+        "privilege on the table when it rebuilds the views), then retry."
+    )
+    return (
+        "BEGIN RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = "
+        f"pg_catalog.format({literal(message)}, pg_catalog.quote_ident(current_user::text)), "
+        f"HINT = {literal(hint)}; END;"
+    )
 
 
 def _sources(plan: Plan, sync: Sync) -> list[str]:
@@ -81,6 +117,8 @@ def render_block(base_schema: str, table: str, plan: Plan, direction: str) -> st
 def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
     test = "=" if direction == "up" else "IS DISTINCT FROM"
     colour = f"pg_catalog.current_schema() {test} {literal(legacy_schema)}"
+    if direction == GUARD:
+        return f"{colour} AND {configured_first(legacy_schema)}"
     if event == "ins":
         return colour
     columns = dict.fromkeys(c for sync in steps(plan, direction) for c in _sources(plan, sync))
@@ -138,20 +176,30 @@ class SyncTrigger(pgtrigger.Trigger):
         )
 
 
+def _blocks(base_schema: str, table: str, legacy_schema: str, plan: Plan) -> dict[str, str]:
+    """The plpgsql block of each function the plan needs: a direction with no steps
+    gets none, and a table with any step gets the guard."""
+    blocks = {
+        direction: render_block(base_schema, table, plan, direction)
+        for direction in DIRECTIONS
+        if steps(plan, direction)
+    }
+    if blocks:
+        blocks[GUARD] = render_guard(legacy_schema, table)
+    return blocks
+
+
 def triggers_for(
     base_schema: str, table: str, legacy_schema: str, plan: Plan, key: str
 ) -> list[SyncTrigger]:
-    """The triggers a plan needs: a direction with no steps, or an UPDATE that reads
+    """The triggers a plan needs: a function with no block, or an UPDATE that reads
     no column, gets none.
 
     ``key`` names the triggers and functions: the table's legacy name, which a rename
     of the table during the rollout does not change.
     """
     found = []
-    for direction in DIRECTIONS:
-        if not steps(plan, direction):
-            continue
-        block = render_block(base_schema, table, plan, direction)
+    for direction, block in _blocks(base_schema, table, legacy_schema, plan).items():
         for event in EVENTS:
             condition = _condition(plan, direction, event, legacy_schema)
             if condition:
@@ -178,21 +226,21 @@ def render_install(
     key: str,
 ) -> list[str]:
     statements = render_uninstall(base_schema, table, wrapper_schema, key)
-    for direction in DIRECTIONS:
-        if steps(plan, direction):
-            block = render_block(base_schema, table, plan, direction)
-            tag = f"$compat_{naming.digest(block, length=8)}$"
-            function = ident(base_schema, naming.sync_function(base_schema, key, direction))
-            statements.append(
-                f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
-                f"AS {tag} BEGIN {block} END; {tag}"
-            )
+    for direction, block in _blocks(base_schema, table, legacy_schema, plan).items():
+        tag = f"$compat_{naming.digest(block, length=8)}$"
+        function = ident(base_schema, naming.sync_function(base_schema, key, direction))
+        statements.append(
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+            f"AS {tag} BEGIN {block} END; {tag}"
+        )
     triggers = triggers_for(base_schema, table, legacy_schema, plan, key)
     return [*statements, *(trigger.compile().install_sql for trigger in triggers)]
 
 
 def all_trigger_names(base_schema: str, key: str) -> list[str]:
-    return [naming.sync_trigger(base_schema, key, e, d) for e in EVENTS for d in DIRECTIONS]
+    return [
+        naming.sync_trigger(base_schema, key, e, d) for e in EVENTS for d in (*DIRECTIONS, GUARD)
+    ]
 
 
 def render_uninstall(
@@ -204,7 +252,7 @@ def render_uninstall(
         statements.append(f"DROP TRIGGER IF EXISTS {ident(name)} ON {ident(base_schema, table)}")
         if wrapper_schema:
             statements.append(f"DROP FUNCTION IF EXISTS {ident(wrapper_schema, name)}()")
-    for direction in DIRECTIONS:
+    for direction in (*DIRECTIONS, GUARD):
         function = ident(base_schema, naming.sync_function(base_schema, key, direction))
         statements.append(f"DROP FUNCTION IF EXISTS {function}()")
     return statements

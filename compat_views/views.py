@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from .catalog import Column
+from .catalog import Grant
 from .mapping import Plan
 from .sql import ident, literal
 
 VIEW_COMMENT_PREFIX = "compat_views view "
-_NO_DEFAULTS: dict[str, Column] = {}
 
 
 def projection(pairs: list[tuple[str, str]], source: str) -> str:
@@ -17,19 +16,21 @@ def projection(pairs: list[tuple[str, str]], source: str) -> str:
     return ", ".join(f"{ident(source, physical)} AS {ident(name)}" for name, physical in pairs)
 
 
-def _default(base: str, column: Column) -> str | None:
-    """The default an INSERT through the view must see for a column it omits or sets DEFAULT.
-
-    Identity columns keep no pg_attrdef row; their sequence is the default.
-    """
-    if column.default is not None:
-        return column.default
-    if column.identity:
-        return (
-            "pg_catalog.nextval(pg_catalog.pg_get_serial_sequence("
-            f"{literal(base)}, {literal(column.name)})::regclass)"
-        )
-    return None
+def _grants(qualified_view: str, plan: Plan, grants: list[Grant]) -> list[str]:
+    """The table's privileges, given on the view: a column grant goes to each legacy
+    column the granted physical column serves, so nobody gains a privilege."""
+    served: dict[str, list[str]] = {}
+    for legacy, physical in plan.mapping.items():
+        served.setdefault(physical, []).append(legacy)
+    statements = []
+    for grant in grants:
+        role = ident(grant.grantee) if grant.grantee else "PUBLIC"
+        if grant.column is None:
+            statements.append(f"GRANT {grant.privilege} ON {qualified_view} TO {role}")
+        elif grant.column in served:
+            columns = ", ".join(map(ident, served[grant.column]))
+            statements.append(f"GRANT {grant.privilege} ({columns}) ON {qualified_view} TO {role}")
+    return statements
 
 
 def render(
@@ -38,11 +39,15 @@ def render(
     base_schema: str,
     table: str,
     plan: Plan,
-    physical: dict[str, Column],
-    grants: list[tuple[str | None, str]],
+    grants: list[Grant],
     security_invoker: bool,
 ) -> list[str]:
-    """Statements that (re)create one legacy view; run them in one transaction."""
+    """Statements that (re)create one legacy view; run them in one transaction.
+
+    The view sets no column defaults: an INSERT through an auto-updatable view that
+    omits a column, or says DEFAULT, gets the base column's default, identities and
+    ``GENERATED ALWAYS`` included, with the base table's own privilege checks.
+    """
     qualified_view = ident(legacy_schema, view)
     base = ident(base_schema, table)
     options = " WITH (security_invoker = true)" if security_invoker else ""
@@ -51,18 +56,12 @@ def render(
         f"SELECT {projection(list(plan.mapping.items()), '_compat_base')} "
         f"FROM {base} AS {ident('_compat_base')}"
     )
-    statements = [f"DROP VIEW IF EXISTS {qualified_view}", create]
-    for legacy, column in plan.mapping.items():
-        default = _default(base, physical[column]) if physical else None
-        if default is not None:
-            statements.append(
-                f"ALTER VIEW {qualified_view} ALTER COLUMN {ident(legacy)} SET DEFAULT {default}"
-            )
-    for grantee, privilege in grants:
-        role = ident(grantee) if grantee else "PUBLIC"
-        statements.append(f"GRANT {privilege} ON {qualified_view} TO {role}")
-    statements.append(f"COMMENT ON VIEW {qualified_view} IS {literal(comment(create))}")
-    return statements
+    return [
+        f"DROP VIEW IF EXISTS {qualified_view}",
+        create,
+        *_grants(qualified_view, plan, grants),
+        f"COMMENT ON VIEW {qualified_view} IS {literal(comment(create))}",
+    ]
 
 
 def comment(create: str) -> str:
@@ -73,9 +72,7 @@ def comment(create: str) -> str:
 def expected_comment(
     legacy_schema: str, view: str, base_schema: str, table: str, plan: Plan, security_invoker: bool
 ) -> str:
-    return comment(
-        render(legacy_schema, view, base_schema, table, plan, _NO_DEFAULTS, [], security_invoker)[1]
-    )
+    return comment(render(legacy_schema, view, base_schema, table, plan, [], security_invoker)[1])
 
 
 def render_schema(legacy_schema: str, grantees: set[str | None]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Legacy views: defaults, grants, security_invoker, and a sync trigger pgtrigger recognises."""
+"""Legacy views: base defaults, copied grants, and triggers pgtrigger recognises."""
 
 import psycopg
 from django.core.management import call_command
@@ -9,7 +9,7 @@ from compat_views.triggers import triggers_for
 from tests.harness import migrate, rows
 
 
-def test_view_carries_defaults_grants_and_security_invoker(db, conninfo):
+def test_view_takes_base_defaults_and_copies_grants(db, conninfo):
     migrate("library", "0001")
     rows("DO $$ BEGIN CREATE ROLE compat_reader; EXCEPTION WHEN duplicate_object THEN END $$")
     rows("GRANT SELECT, INSERT ON library_book TO compat_reader")
@@ -19,7 +19,7 @@ def test_view_carries_defaults_grants_and_security_invoker(db, conninfo):
         "SELECT reloptions FROM pg_class WHERE relname = 'library_book' "
         "AND relnamespace = 'compat_blue'::regnamespace"
     )[0]
-    assert "security_invoker=true" in options
+    assert options is None  # no row-level security: the copied grants decide (test_privileges)
     grants = rows(
         "SELECT privilege_type FROM information_schema.role_table_grants WHERE "
         "table_schema = 'compat_blue' AND grantee = 'compat_reader' ORDER BY 1"
@@ -29,7 +29,7 @@ def test_view_carries_defaults_grants_and_security_invoker(db, conninfo):
     with psycopg.connect(
         conninfo, autocommit=True, options="-c search_path=compat_blue,public"
     ) as blue:
-        # DEFAULT through a view means NULL unless the view carries the default itself.
+        # The view sets no defaults: DEFAULT through it takes the base column's default.
         blue.execute(
             "INSERT INTO library_book (id, isbn, title, price_cents, stock) "
             "VALUES (DEFAULT, 'x', 'X', 5, DEFAULT)"
@@ -45,7 +45,9 @@ def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
     touched = pending("default").tables.get()
     expected = triggers_for("public", "shop_order", "compat_blue", plan_of(touched), "shop_order")
     assert [t.name for t in expected] == [
-        naming.sync_trigger("public", "shop_order", event, "up") for event in ("ins", "upd")
+        naming.sync_trigger("public", "shop_order", event, direction)
+        for direction in ("up", "guard")
+        for event in ("ins", "upd")
     ]  # only `up` steps here (added columns), so no `down` triggers
     for trigger in expected:
         assert not trigger.name.startswith("pgtrigger_")
@@ -55,8 +57,9 @@ def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
             [trigger.name],
         )[0]
         assert comment == trigger.compile().hash  # pgtrigger's hash: drift is detectable
-        assert executes == f"{naming.sync_function('public', 'shop_order', 'up')}()"
+        function = naming.sync_function("public", "shop_order", trigger.direction)
+        assert executes == f"{function}()"
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "pgtrigger"]
     call_command("pgtrigger", "prune")
     names = [t.name for t in expected]
-    assert rows("SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s)", [names]) == [(2,)]
+    assert rows("SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s)", [names]) == [(4,)]

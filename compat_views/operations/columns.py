@@ -253,6 +253,10 @@ class AlterCompatColumn(CompatOperation):
                 f"{what}: table {target.table!r} already has a column {field.column!r}."
             )
         spec["aside"] = naming.aside_column(old_column, taken)
+        spec["column_grants"] = [
+            [grant.grantee, grant.privilege]
+            for grant in catalog.column_grants(connection, target.schema, target.table, old_column)
+        ]
         lifecycle.check_expression(connection, target, self.up, target.scope(), spec["type"], what)
         after = [pair for pair in target.scope() if pair[0] != old_column]
         after.append((field.column, f"NULL::{spec['type']}"))
