@@ -168,6 +168,17 @@ def grants(connection, schema: str, table: str) -> list[Grant]:
     return [Grant(*row) for row in rows]
 
 
+def may_use_view(connection, role: str, schema: str, view: str, privilege: str) -> bool:
+    """Whether ``role`` can reach ``schema.view`` with ``privilege`` (schema USAGE included)."""
+    rows = _rows(
+        connection,
+        "SELECT pg_catalog.has_schema_privilege(%s, %s, 'USAGE') AND "
+        "pg_catalog.has_table_privilege(%s, pg_catalog.format('%%I.%%I', %s, %s), %s)",
+        [role, schema, role, schema, view, privilege],
+    )
+    return bool(rows[0][0])
+
+
 def column_grants(connection, schema: str, table: str, column: str) -> list[Grant]:
     return [g for g in grants(connection, schema, table) if g.column == column]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import connections
 
-from . import catalog, constraints, lifecycle, naming, triggers, views
+from . import catalog, constraints, lifecycle, naming, sql, triggers, views
 from .mapping import RENAME_COLUMN, RENAME_TABLE
 
 
@@ -50,6 +50,28 @@ def drift(connection, rollout, touched) -> list[str]:
     return problems
 
 
+def missing_privileges(connection, rollout, touched) -> list[str]:
+    """Roles granted on the table after its view was built: Postgres hides the legacy
+    schema from them, so their legacy reads see the new shape (their writes fail).
+    Each line ends with the statements to run as the role that ran ``migrate``."""
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    view = touched.legacy_name
+    lines = []
+    for grant in catalog.grants(connection, touched.schema, touched.table):
+        if not grant.grantee or grant.column or grant.privilege not in catalog.VIEW_PRIVILEGES:
+            continue
+        if catalog.may_use_view(connection, grant.grantee, legacy_schema, view, grant.privilege):
+            continue
+        role = sql.ident(grant.grantee)
+        lines.append(
+            f"role {grant.grantee} holds {grant.privilege} on {touched.schema}.{touched.table} "
+            "but not on its legacy view; as the role that ran migrate: GRANT USAGE ON SCHEMA "
+            f"{sql.ident(legacy_schema)} TO {role}; GRANT {grant.privilege} ON "
+            f"{sql.ident(legacy_schema, view)} TO {role};"
+        )
+    return lines
+
+
 def pending_builds(connection, rollout) -> list[str]:
     waiting = []
     for operation, _ in lifecycle.finishing(rollout):
@@ -85,6 +107,7 @@ def report(alias: str) -> dict:
                 "mapping": t.mapping,
                 "key": t.key_column,
                 "drift": drift(connection, rollout, t),
+                "missing_privileges": missing_privileges(connection, rollout, t),
             }
             for t in rollout.tables.order_by("pk")
         ],
@@ -150,6 +173,8 @@ def render_text(data: dict) -> str:
         for build in rollout["pending_builds"]:
             lines.append(f"Pending build: {build} (`manage.py compat backfill` builds it).")
         for table in rollout["tables"]:
+            for problem in table["missing_privileges"]:
+                lines.append(f"MISSING PRIVILEGE: {problem}")
             for problem in table["drift"]:
                 lines.append(
                     f"DRIFT: {problem} since compat_views made it. Find out who changed it; "

@@ -18,6 +18,7 @@ from django.db import connections, models
 from psycopg import errors
 from psycopg.conninfo import make_conninfo
 
+from compat_views import status
 from compat_views.errors import InvalidOperation
 from compat_views.operations import AlterCompatColumn
 from tests.harness import apply_operations, compat, leftovers, migrate
@@ -170,6 +171,11 @@ def test_legacy_session_that_cannot_see_its_views_fails_loudly(roles, conninfo):
     expand()
     with session(conninfo, OWNER) as owner:  # granted during the rollout: no view access
         owner.execute(f"GRANT SELECT, INSERT, UPDATE ON inventory_item TO {LATE}")
+    report = status.report("default")["rollout"]["tables"][0]["missing_privileges"]
+    assert [line.split(" but ")[0] for line in report] == [
+        f"role {LATE} holds {privilege} on public.inventory_item"
+        for privilege in ("INSERT", "SELECT", "UPDATE")
+    ]
     with session(conninfo, LATE, "blue") as late:
         for statement in (
             "INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ('late', 1, 1, 'e')",
@@ -177,9 +183,14 @@ def test_legacy_session_that_cannot_see_its_views_fails_loudly(roles, conninfo):
         ):
             with pytest.raises(errors.InsufficientPrivilege, match="compat_blue"):
                 late.execute(statement)
+    with session(conninfo, MIGRATOR) as migrator:  # what `compat status` says to run
+        for line in report:
+            migrator.execute(line.split("ran migrate: ", 1)[1])
+    with session(conninfo, LATE, "blue") as late:
+        late.execute("UPDATE inventory_item SET qty = 3000 WHERE sku = 'seed'")
     with session(conninfo, GREEN, "green") as green:
         assert green.execute("SELECT sku, qty FROM inventory_item ORDER BY id").fetchall() == [
-            ("seed", Decimal("1.000")),
+            ("seed", Decimal("3.000")),
             ("secret", Decimal("2.000")),
         ]
 
