@@ -33,16 +33,25 @@ def _rename(schema: str, table: str, old: str, new: str) -> str:
 
 
 def _add_column(schema: str, table: str, column: str, spec: Mapping) -> list[str]:
-    """With `up` the column starts NULL everywhere: the backfill fills exactly the NULLs."""
+    """Existing rows get ``fill``, the default evaluated once as a plain AddField gives
+    them; rows inserted during the rollout get ``default``, which may differ (a callable's
+    SQL twin, evaluated per row, or none). With `up` the column starts NULL everywhere, so
+    the backfill fills exactly the NULLs, and keeps only a db_default, for new-shape rows.
+    """
+    up = spec.get("up")
     action = f"ADD COLUMN {ident(column)} {spec['type']}"
     if spec.get("collation"):
         action += f" COLLATE {ident(spec['collation'])}"
-    if not spec.get("up"):
-        if spec.get("default") is not None:
-            action += f" DEFAULT {spec['default']}"
-        if spec["not_null"]:
-            action += " NOT NULL"
+    fill = spec.get("fill")
+    if fill is not None:
+        action += f" DEFAULT {fill}"
+    if not up and spec["not_null"]:
+        action += " NOT NULL"
     statements = [_alter(schema, table, action)]
+    default = spec.get("default") if spec.get("db_default") or not up else None
+    if default != fill:
+        change = "DROP DEFAULT" if default is None else f"SET DEFAULT {default}"
+        statements.append(_alter(schema, table, f"ALTER COLUMN {ident(column)} {change}"))
     if spec.get("comment") is not None:
         target = ident(schema, table, column)
         statements.append(f"COMMENT ON COLUMN {target} IS {literal(spec['comment'])}")
@@ -147,10 +156,7 @@ def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> 
     statements = []
     if kind == ALTER_COLUMN:
         statements.append(_alter(schema, table, f"DROP COLUMN {ident(names['aside'])}"))
-    default = spec.get("default")
-    if default is not None and spec.get("db_default") and spec.get("up"):
-        statements.append(_alter(schema, table, f"ALTER COLUMN {column} SET DEFAULT {default}"))
-    elif default is not None and not spec.get("db_default") and not spec.get("up"):
+    if spec.get("default") is not None and not spec.get("db_default") and not spec.get("up"):
         statements.append(_alter(schema, table, f"ALTER COLUMN {column} DROP DEFAULT"))
     if spec.get("up") and spec["not_null"]:
         check = ident(not_null_check(schema, table, names["column"]))
@@ -178,8 +184,8 @@ def undo(schema: str, table: str, spec: Mapping) -> list[str]:
             _rename(schema, table, spec["aside"], spec["column"]),
         ]
     statements = []
-    if spec.get("fill_default") is not None:
-        restore = spec.get("original_default")
-        action = f"SET DEFAULT {restore}" if restore is not None else "DROP DEFAULT"
-        statements.append(_alter(schema, table, f"ALTER COLUMN {ident(spec['aside'])} {action}"))
+    if spec.get("fill_default") is not None:  # the column had no default before
+        statements.append(
+            _alter(schema, table, f"ALTER COLUMN {ident(spec['aside'])} DROP DEFAULT")
+        )
     return [*statements, _rename(schema, table, spec["aside"], spec["column"])]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.migrations.operations import AddField, AlterField, RemoveField, RenameField
 from django.db.models import NOT_PROVIDED
+from django.utils import timezone
 
 from .. import catalog, constraints, lifecycle, naming
 from ..errors import InvalidOperation
@@ -58,32 +61,82 @@ class RenameCompatColumn(CompatOperation):
         self.run(app_label, schema_editor, target, spec)
 
 
-def _default_sql(schema_editor, field: models.Field) -> tuple[str | None, bool]:
-    """The column default to keep while the legacy colour inserts, and whether it is a
-    db_default (which stays after complete)."""
-    db_default = getattr(field, "db_default", NOT_PROVIDED)
-    if db_default is not NOT_PROVIDED:
-        sql, params = schema_editor.db_default_sql(field)
-        return schema_editor.connection.ops.compose_sql(sql, params), True
+# Callables Django calls once per model instance, and SQL that PostgreSQL evaluates once
+# per row to the same effect, with the server version it needs. statement_timestamp() is
+# what Django's own ``Now()`` uses: the rows of one statement share its moment.
+_SQL_TWINS = (
+    (uuid.uuid4, "pg_catalog.gen_random_uuid()", 130000),
+    (timezone.now, "pg_catalog.statement_timestamp()", 0),
+)
+# Callables every call of which returns an equal value (``default=dict``): one value is exact.
+_CONSTANT_CALLABLES = (dict, list, tuple, set, frozenset, str, bytes, int, float, bool)
+
+
+def _db_default_sql(schema_editor, field: models.Field) -> str | None:
+    """The field's db_default as SQL: a database default, which stays after complete."""
+    if getattr(field, "db_default", NOT_PROVIDED) is NOT_PROVIDED:
+        return None
+    sql, params = schema_editor.db_default_sql(field)
+    return schema_editor.connection.ops.compose_sql(sql, params)
+
+
+def _once_sql(schema_editor, field: models.Field) -> str | None:
+    """The Python default evaluated once: what a plain AddField gives existing rows."""
     if not field.has_default():
-        return None, False
+        return None
     value = schema_editor.effective_default(field)
-    return (None if value is None else schema_editor.quote_value(value)), False
+    return None if value is None else schema_editor.quote_value(value)
+
+
+def _varies_per_call(field: models.Field) -> bool:
+    """A callable default whose calls may each return another value: one would not do."""
+    return (
+        field.has_default() and callable(field.default) and field.default not in _CONSTANT_CALLABLES
+    )
+
+
+def _per_row_sql(schema_editor, field: models.Field) -> str | None:
+    """The Python default as SQL that PostgreSQL evaluates for each row inserted without
+    the column, as Django calls it for each instance; None for a callable with no SQL
+    twin, whose one value frozen for every row would be wrong (a unique violation on the
+    second row, or the migration's time in every row)."""
+    if not _varies_per_call(field):
+        return _once_sql(schema_editor, field)
+    version = catalog.server_version(schema_editor.connection)
+    for function, sql, since in _SQL_TWINS:
+        if field.default is function and version >= since:
+            return sql
+    return None
+
+
+def _callable_problem(field: models.Field) -> str | None:
+    """Why a callable default cannot serve rows inserted during the rollout, if it is one."""
+    if not _varies_per_call(field):
+        return None
+    name = f"{field.default.__module__}.{getattr(field.default, '__qualname__', field.default)}"
+    return (
+        f"its default {name}() is Python code that PostgreSQL cannot run for each row (and "
+        "one of its values frozen for every row would be wrong)"
+    )
 
 
 def column_spec(what: str, schema_editor, field: models.Field) -> dict:
-    """Type, collation, nullability, default and comment of a field's new column."""
+    """Type, collation, nullability, default and comment of a field's new column.
+
+    ``default`` is what a row inserted without the column gets: the db_default, or the
+    Python default evaluated per row (``_per_row_sql``).
+    """
     naming.check_identifier(field.column, "column")
     type_sql = field.db_type(schema_editor.connection)
     if type_sql is None:
         raise InvalidOperation(f"{what}: the field has no database column.")
-    default, is_db_default = _default_sql(schema_editor, field)
+    db_default = _db_default_sql(schema_editor, field)
     return {
         "type": type_sql,
         "collation": getattr(field, "db_collation", None),
         "not_null": not field.null,
-        "default": default,
-        "db_default": is_db_default,
+        "default": _per_row_sql(schema_editor, field) if db_default is None else db_default,
+        "db_default": db_default is not None,
         "comment": getattr(field, "db_comment", None),
     }
 
@@ -167,10 +220,16 @@ class AddCompatColumn(CompatOperation):
             **column_spec(what, schema_editor, field),
         }
         if spec["not_null"] and spec["default"] is None and not self.up:
+            problem = _callable_problem(field) or "has neither `up` nor a default"
             raise InvalidOperation(
-                f"{what}: the column is NOT NULL but has neither `up` nor a default, so rows the "
-                "legacy colour inserts could not be stored. Give the field a default, pass "
-                "`up` (a SQL expression over the legacy columns), or make it null=True."
+                f"{what}: the column is NOT NULL but {problem}, so rows the legacy colour "
+                "inserts could not be stored. Pass `up` (a SQL expression over the legacy "
+                "columns), give the field a default PostgreSQL can compute, or make it "
+                "null=True."
+            )
+        if not self.up:  # existing rows get what a plain AddField gives them
+            spec["fill"] = (
+                spec["default"] if spec["db_default"] else _once_sql(schema_editor, field)
             )
         connection = schema_editor.connection
         target = self.target(schema_editor, old_model)
@@ -316,10 +375,11 @@ class RemoveCompatColumn(CompatOperation):
             scope = [pair for pair in target.scope() if pair[0] != field.column]
             lifecycle.check_expression(connection, target, self.down, scope, column.type, what)
         elif column.not_null and column.default is None and not column.identity:
-            default, _ = _default_sql(schema_editor, field)
+            default = _per_row_sql(schema_editor, field)
             if default is None:
+                problem = _callable_problem(field) or "has no default"
                 raise InvalidOperation(
-                    f"{what}: the column is NOT NULL and has no default, so rows the new colour "
+                    f"{what}: the column is NOT NULL and {problem}, so rows the new colour "
                     "inserts would break the legacy colour. Pass `down` (a SQL expression over "
                     "the remaining columns) or give the field a default first."
                 )
