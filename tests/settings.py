@@ -10,6 +10,7 @@ INSTALLED_APPS = [
     "tests.scenarios.oddnames",
     "tests.scenarios.inventory",
     "tests.scenarios.shelf",
+    "tests.scenarios.ledger",
 ]
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
