@@ -1,7 +1,8 @@
-"""App config: connect the colour hook and register the system checks."""
+"""App config: connect the colour hook and the migrate plan check, register the system checks."""
 
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.db.models.signals import pre_migrate
 
 
 class CompatViewsConfig(AppConfig):
@@ -12,5 +13,7 @@ class CompatViewsConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
         from .connection import join_colour
+        from .operations.base import refuse_non_atomic
 
         connection_created.connect(join_colour, dispatch_uid="compat_views.join_colour")
+        pre_migrate.connect(refuse_non_atomic, sender=self, dispatch_uid="compat_views.atomic")

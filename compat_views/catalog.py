@@ -17,6 +17,9 @@ class Column:
     identity: bool
 
 
+# pgtrigger's per-row ignore check, created by its install SQL (``compiler.UpsertTriggerSql``).
+PGTRIGGER_IGNORE = "_pgtrigger_should_ignore"
+
 # LIKE pattern of every legacy schema (``_`` is a LIKE wildcard, hence the escape).
 _LEGACY_SCHEMAS = SCHEMA_PREFIX.replace("_", r"\_") + "%"
 
@@ -29,6 +32,15 @@ def _rows(connection, query: str, params=()) -> list[tuple]:
 
 def server_version(connection) -> int:
     return int(_rows(connection, "SELECT pg_catalog.current_setting('server_version_num')")[0][0])
+
+
+def database_create_privilege(connection) -> tuple[str, str, bool]:
+    """(current role, database, whether the role may create schemas in it)."""
+    return _rows(
+        connection,
+        "SELECT current_user, pg_catalog.current_database(), "
+        "pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')",
+    )[0]
 
 
 def first_base_schema(connection) -> str:
@@ -222,6 +234,28 @@ def relation_exists(connection, schema: str, name: str) -> bool:
     )
 
 
+def unused_ignore_functions(connection) -> list[str]:
+    """Schemas holding pgtrigger's ``_pgtrigger_should_ignore`` that no other function calls.
+
+    pgtrigger's install SQL, which our sync triggers go through, creates it for the
+    wrapper function it installs next to each trigger. Once those wrappers are gone it is
+    ours to drop, unless another function (a pgtrigger trigger of the project) calls it.
+    """
+    return [
+        r[0]
+        for r in _rows(
+            connection,
+            """SELECT n.nspname FROM pg_catalog.pg_proc p
+               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+               WHERE p.proname = %s AND NOT EXISTS (
+                   SELECT FROM pg_catalog.pg_proc u
+                   WHERE u.oid <> p.oid AND pg_catalog.strpos(u.prosrc, p.proname) > 0)
+               ORDER BY 1""",
+            [PGTRIGGER_IGNORE],
+        )
+    ]
+
+
 def leftovers(connection) -> dict[str, list[str]]:
     """Every compat object in the database: what ``complete`` must leave at zero."""
     pattern = r"\_compat\_%"
@@ -254,7 +288,8 @@ def leftovers(connection) -> dict[str, list[str]]:
                    WHERE p.proname LIKE %s ORDER BY 1, 2""",
                 [pattern],
             )
-        ],
+        ]
+        + [f"{schema}.{PGTRIGGER_IGNORE}" for schema in unused_ignore_functions(connection)],
         "triggers": [
             f"{r[0]} on {r[1]}"
             for r in _rows(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import groupby
 
 from django.db import IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
@@ -43,10 +44,24 @@ def require_state_tables(connection) -> None:
         )
 
 
+def require_create_privilege(connection) -> None:
+    """Every expand runs CREATE SCHEMA IF NOT EXISTS, which checks the privilege even when
+    the schema exists; without it Postgres only says "permission denied for database"."""
+    role, database, allowed = catalog.database_create_privilege(connection)
+    if not allowed:
+        raise InvalidOperation(
+            f"Role {role!r} lacks the CREATE privilege on database {database!r}, which a "
+            "rollout needs to create its legacy schema (compat_<colour>). Grant it as the "
+            f"database owner or a superuser: GRANT CREATE ON DATABASE {sql.ident(database)} "
+            f"TO {sql.ident(role)}; then run migrate again. Nothing was changed."
+        )
+
+
 def begin(schema_editor) -> Rollout:
     """Join the pending rollout of this colour, or start one; refuse the other colour's."""
     connection = schema_editor.connection
     new_colour = conf.require_colour(connection.settings_dict)
+    require_create_privilege(connection)
     rollout = pending(connection.alias, lock=True)
     if rollout is not None:
         if rollout.new_colour != new_colour:
@@ -331,6 +346,9 @@ def _close(schema_editor, rollout: Rollout, status: str) -> None:
         schema_editor,
         f"DROP SCHEMA IF EXISTS {sql.ident(naming.legacy_schema(rollout.legacy_colour))} CASCADE",
     )
+    for schema in catalog.unused_ignore_functions(schema_editor.connection):
+        ignore = sql.ident(schema, catalog.PGTRIGGER_IGNORE)
+        sql.execute(schema_editor, f"DROP FUNCTION IF EXISTS {ignore}(name)")
     rollout.status, rollout.finished_at = status, timezone.now()
     rollout.save(update_fields=["status", "finished_at"])
 
@@ -563,8 +581,80 @@ def check_plain_operations(alias: str, rollout: Rollout) -> None:
         )
 
 
+def _label(keys: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{app}.{name}" for app, name in sorted(keys))
+
+
+def _reverse_commands(graph, operations: list[AppliedOperation]) -> list[str]:
+    """The ``manage.py migrate`` commands that reverse the rollout newest first: one per
+    run of consecutive operations of one app, back to the migration before the run."""
+    newest_first = sorted(operations, key=lambda o: -o.seq)
+    commands = []
+    for app_label, run in groupby(newest_first, key=lambda o: o.app_label):
+        earliest = (app_label, list(run)[-1].migration)
+        before = [p.key[1] for p in graph.node_map[earliest].parents if p.key[0] == app_label]
+        commands.append(f"`manage.py migrate {app_label} {min(before, default='zero')}`")
+    return commands
+
+
+def check_later_migrations(alias: str, rollout: Rollout) -> None:
+    """Refuse to unrecord the rollout's migrations while applied migrations depend on them.
+
+    Unrecording them would leave the later migrations applied on top of unapplied
+    parents: Django's next ``migrate`` stops with InconsistentMigrationHistory, and their
+    plain operations stay. Only Django can reverse those, from the release that has
+    their code, so not even --force skips this.
+    """
+    from django.db.migrations.loader import MigrationLoader
+
+    connection = connections[alias]
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    recorded = MigrationRecorder(connection).applied_migrations()
+    operations = [o for o in rollout.operations.all() if o.migration]
+    ours = {(o.app_label, o.migration) for o in operations}
+    _refuse_dependents(loader.graph, recorded, ours, operations)
+    _refuse_unknown(loader, recorded, ours)
+
+
+def _refuse_dependents(graph, recorded: dict, ours: set, operations: list) -> None:
+    parents = {key: ours & set(graph.forwards_plan(key)) for key in recorded if key in graph.nodes}
+    dependent = {key: found for key, found in parents.items() if found and key not in ours}
+    if dependent:
+        raise RolloutConflict(
+            f"Rolling back would unrecord {_label(set().union(*dependent.values()))}, but "
+            f"applied migrations depend on them: {_label(dependent)}. Django would then refuse "
+            "to migrate (InconsistentMigrationHistory), and their plain operations would stay. "
+            "Reverse the rollout through Django instead, from the new release, which has "
+            f"their code: {', then '.join(_reverse_commands(graph, operations))} (Django "
+            "reverses the later migrations, compat_views the compat operations). Nothing was "
+            "changed; --force does not skip this."
+        )
+
+
+def _refuse_unknown(loader, recorded: dict, ours: set[tuple[str, str]]) -> None:
+    """A migration recorded after the rollout's first one that this release has no file
+    for may depend on it too (the old release runs rollback); its own release can tell."""
+    first = min((recorded[key].id for key in ours if key in recorded), default=None)
+    unknown = [
+        key
+        for key, record in recorded.items()
+        if first is not None
+        and record.id > first
+        and key not in ours
+        and key not in loader.disk_migrations
+    ]
+    if unknown:
+        raise RolloutConflict(
+            f"Migration(s) {_label(unknown)} were applied after {_label(ours)}, and this "
+            "release has no file for them, so it cannot tell whether they depend on the "
+            "rollout's migrations. Run `manage.py compat rollback` from the release that "
+            "applied them, which can. Nothing was changed."
+        )
+
+
 def rollback(alias: str, force: bool = False) -> Rollout:
     rollout = _require_pending(alias)
+    check_later_migrations(alias, rollout)
     if not force:
         check_sessions(alias, rollout.new_colour, "rollback")
         check_plain_operations(alias, rollout)

@@ -11,6 +11,7 @@ INSTALLED_APPS = [
     "tests.scenarios.inventory",
     "tests.scenarios.shelf",
     "tests.scenarios.stamps",
+    "tests.scenarios.ledger",
 ]
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

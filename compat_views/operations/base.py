@@ -39,6 +39,31 @@ def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
     return lifecycle.Origin(app_label, "", 0)
 
 
+def refuse_non_atomic(plan=None, **kwargs) -> None:
+    """``pre_migrate`` receiver: refuse a plan with compat operations outside a transaction.
+
+    A compat operation's DDL, views, triggers and state rows commit together (the state
+    is locked with SELECT … FOR UPDATE), so a process that dies midway leaves all or
+    nothing. Django runs an ``atomic = False`` migration statement by statement; checking
+    the whole plan first means nothing of it has run when we say so.
+    """
+    if conf.plain_migrations():
+        return
+    found = [
+        f"{migration.app_label}.{migration.name}"
+        for migration, _ in plan or []
+        if not migration.atomic
+        and any(isinstance(op, CompatOperation) for op in migration.operations)
+    ]
+    if found:
+        raise InvalidOperation(
+            f"Migration(s) {', '.join(found)} hold compat operations and set atomic = False; "
+            "compat operations need the migration's transaction. Move the operations that "
+            "need atomic = False (AddIndexConcurrently, …) into a migration of their own and "
+            "drop atomic = False from this one. Nothing was changed."
+        )
+
+
 class CompatOperation(Operation):
     """Base class; subclasses define ``plain()``, ``model_name`` and ``expand()``."""
 
