@@ -117,8 +117,8 @@ def render_block(base_schema: str, table: str, plan: Plan, direction: str) -> st
 def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
     test = "=" if direction == "up" else "IS DISTINCT FROM"
     colour = f"pg_catalog.current_schema() {test} {literal(legacy_schema)}"
-    if direction == GUARD:
-        return f"{colour} AND {configured_first(legacy_schema)}"
+    if direction == GUARD:  # the pattern first: it is false at once for every other colour
+        return f"{configured_first(legacy_schema)} AND {colour}"
     if event == "ins":
         return colour
     columns = dict.fromkeys(c for sync in steps(plan, direction) for c in _sources(plan, sync))

@@ -47,8 +47,25 @@ def leftovers() -> dict[str, list[str]]:
     return {k: v for k, v in catalog.leftovers(connections["default"]).items() if v}
 
 
+def wait_gone(pids: list[int]) -> None:
+    """Wait until these backends have left pg_stat_activity.
+
+    A backend exits a moment after its client closes the connection, and until then
+    ``complete`` / ``rollback`` rightly count it as connected.
+    """
+    deadline = time.monotonic() + 30
+    query = "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = ANY(%s)"
+    while rows(query, [pids])[0][0]:
+        assert time.monotonic() < deadline, f"backends {pids} did not exit"
+        time.sleep(0.01)
+
+
 def compat(*args: str) -> None:
-    connections["legacy"].close()
+    legacy = connections["legacy"]
+    pid = legacy.connection.info.backend_pid if legacy.connection is not None else None
+    legacy.close()
+    if pid is not None:
+        wait_gone([pid])
     call_command("compat", *args, verbosity=0)
 
 
@@ -93,6 +110,7 @@ class ColourWriter(threading.Thread):
         self.stop = threading.Event()
         self.inserted = 0
         self.errors: list[str] = []
+        self.pid: int | None = None
 
     def step(self, conn: psycopg.Connection, n: int) -> None:
         raise NotImplementedError
@@ -105,6 +123,7 @@ class ColourWriter(threading.Thread):
                 application_name=f"compat_{self.colour}:{self.name}",
                 options=f"-c search_path=compat_{self.colour},public",
             ) as conn:
+                self.pid = conn.info.backend_pid
                 n = 0
                 while not self.stop.is_set():
                     n += 1
@@ -119,3 +138,5 @@ class ColourWriter(threading.Thread):
     def finish(self) -> None:
         self.stop.set()
         self.join(timeout=30)
+        if self.pid is not None:
+            wait_gone([self.pid])

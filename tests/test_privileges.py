@@ -10,6 +10,8 @@ or after the rollout that it did not hold before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import psycopg
@@ -21,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from compat_views import status
 from compat_views.errors import InvalidOperation
 from compat_views.operations import AlterCompatColumn
-from tests.harness import apply_operations, compat, leftovers, migrate
+from tests.harness import apply_operations, compat, leftovers, migrate, wait_gone
 
 PASSWORD = "compat-views-test"
 OWNER, MIGRATOR, BLUE, GREEN, REPORT, LATE = (
@@ -47,14 +49,22 @@ KILOGRAMS = AlterCompatColumn(
 )
 
 
-def session(conninfo: str, role: str, colour: str | None = None) -> psycopg.Connection:
+@contextmanager
+def session(conninfo: str, role: str, colour: str | None = None) -> Iterator[psycopg.Connection]:
+    """A raw session of ``role`` in ``colour``; gone from pg_stat_activity when closed."""
     options = f"-c search_path=compat_{colour},public" if colour else ""
-    return psycopg.connect(
+    conn = psycopg.connect(
         make_conninfo(conninfo, user=role, password=PASSWORD),
         autocommit=True,
         options=options,
         application_name=f"compat_{colour}:{role}" if colour else role,
     )
+    pid = conn.info.backend_pid
+    try:
+        yield conn
+    finally:
+        conn.close()
+        wait_gone([pid])
 
 
 def use_role(alias: str, role: str) -> None:
