@@ -114,6 +114,23 @@ def test_generated_column_lifecycle(db, conninfo):
 
 
 @needs_generated_field
+def test_an_expression_that_only_names_a_generated_column(db, conninfo):
+    """Names are matched in an expression's text, but the trigger's WHEN clause may not
+    mention a generated column, so it is out of every expression's scope."""
+    migrate("generated", "0001")
+    label = AddCompatColumn(
+        "line", "label", models.TextField(null=True), up="sku || ': total_cents=' || qty"
+    )
+    apply_operations([label], "generated", "0001_initial")
+    with psycopg.connect(conninfo, autocommit=True, options=BLUE) as blue:
+        blue.execute(f"INSERT INTO {LINE} (sku, qty, price_cents) VALUES ('a-1', 2, 150)")
+        blue.execute(f"UPDATE {LINE} SET qty = 3")
+    assert rows(f"SELECT label, total_cents FROM {LINE}") == [("a-1: total_cents=3", 450)]
+    compat("complete")
+    assert leftovers() == {}
+
+
+@needs_generated_field
 def test_removing_a_generated_column_then_a_column_it_read(db, conninfo):
     """Removed earlier in the rollout, the generated column no longer holds the other back:
     ``complete`` drops the columns in the order they were removed."""
