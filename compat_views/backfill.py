@@ -58,12 +58,13 @@ def render_batch(
 
 def _size(cursor, schema: str, table: str) -> int:
     """Rows to expect, for progress only: the planner's estimate, so a huge table is not
-    scanned just to draw a bar; counted only when the table was never analysed."""
+    scanned just to draw a bar; counted only when the table was never analysed. A
+    partitioned table has no estimate of its own (-1): its partitions' are summed."""
     cursor.execute(
-        "SELECT c.reltuples::bigint FROM pg_catalog.pg_class c "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
-        [schema, table],
+        "SELECT pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint FROM pg_catalog.pg_class c "
+        "WHERE c.oid = %s::regclass "
+        "OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree(%s::regclass))",
+        [ident(schema, table)] * 2,
     )
     estimate = cursor.fetchone()[0]
     if estimate > 0:
@@ -129,6 +130,13 @@ def _may_skip_triggers(alias: str) -> bool:
         return False
 
 
+def key_column(touched, plan: Plan) -> str:
+    """The column the batches walk, by its name now: ``key_column`` holds its legacy name
+    (recorded when the rollout first touched the table), which a rename since may have
+    moved, so it is resolved through the plan like any legacy column."""
+    return plan.physical[plan.legacy[touched.key_column]]
+
+
 def run(
     alias: str,
     operation,
@@ -139,7 +147,7 @@ def run(
 ) -> int:
     """Fill ``operation``'s column batch by batch; return how many rows this call filled."""
     touched = operation.touched
-    schema, table, key = touched.schema, touched.table, touched.key_column
+    schema, table, key = touched.schema, touched.table, key_column(touched, plan)
     column = plan.physical[sync.target]
     connection = connections[alias]
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()

@@ -1,4 +1,5 @@
-"""Read-only questions to the Postgres catalog: tables, columns, keys, grants, sessions."""
+"""Read-only questions to the Postgres catalog: tables, columns, keys, partitions, grants,
+sessions."""
 
 from __future__ import annotations
 
@@ -6,15 +7,20 @@ from dataclasses import dataclass
 
 from .errors import InvalidOperation
 from .naming import SCHEMA_PREFIX
+from .sql import ident
 
 
 @dataclass(frozen=True)
 class Column:
+    """A column as the catalog has it. A stored generated column has no default: its
+    expression (``generated``) sits where a default would, and nobody may write it."""
+
     name: str
     type: str
     not_null: bool
     default: str | None
     identity: bool
+    generated: str | None = None
 
 
 # pgtrigger's per-row ignore check, created by its install SQL (``compiler.UpsertTriggerSql``).
@@ -84,7 +90,9 @@ def columns(connection, schema: str, table: str) -> list[Column]:
         connection,
         """
         SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity <> ''
+               CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
+               a.attidentity <> '',
+               CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END
         FROM pg_catalog.pg_attribute a
         LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attrelid = (
@@ -132,6 +140,126 @@ def key_column(connection, schema: str, table: str) -> str | None:
         [schema, table],
     )
     return rows[0][0] if rows else None
+
+
+def generated_readers(connection, schema: str, table: str, column: str) -> list[str]:
+    """The stored generated columns whose expression reads ``column``.
+
+    PostgreSQL cannot drop or retype a column a generation expression reads (the
+    expression's pg_attrdef row depends on it).
+    """
+    rows = _rows(
+        connection,
+        """
+        SELECT g.attname
+        FROM pg_catalog.pg_attrdef ad
+        JOIN pg_catalog.pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass
+         AND d.objid = ad.oid AND d.refobjid = ad.adrelid
+        JOIN pg_catalog.pg_attribute r ON r.attrelid = ad.adrelid AND r.attnum = d.refobjsubid
+        WHERE ad.adrelid = %s::regclass AND g.attgenerated <> '' AND r.attname = %s
+          AND r.attnum <> g.attnum
+        ORDER BY 1
+        """,
+        [ident(schema, table), column],
+    )
+    return [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One table below a partitioned table, with the table it is a partition of."""
+
+    schema: str
+    name: str
+    parent_schema: str
+    parent: str
+    leaf: bool
+
+
+def partitions(connection, schema: str, table: str) -> list[Partition]:
+    """Every partition below ``table``, parents before their partitions; none for a
+    table that is not partitioned."""
+    rows = _rows(
+        connection,
+        """
+        SELECT n.nspname, c.relname, pn.nspname, p.relname, t.isleaf
+        FROM pg_catalog.pg_partition_tree(%s::regclass) t
+        JOIN pg_catalog.pg_class c ON c.oid = t.relid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_class p ON p.oid = t.parentrelid
+        JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+        ORDER BY t.level, 1, 2
+        """,
+        [ident(schema, table)],
+    )
+    return [Partition(*row) for row in rows]
+
+
+def partition_key_columns(connection, schema: str, table: str) -> list[str]:
+    """Columns the partition key of ``table`` or of a partition below it reads: PostgreSQL
+    refuses to drop them. (A partition key records each column it reads, expressions
+    included, as an internal dependency of the column on its table.)"""
+    rows = _rows(
+        connection,
+        """
+        SELECT DISTINCT a.attname
+        FROM pg_catalog.pg_partitioned_table pt
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass
+         AND d.objid = pt.partrelid AND d.refobjid = pt.partrelid
+         AND d.objsubid > 0 AND d.refobjsubid = 0
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = d.objsubid
+        WHERE pt.partrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree(%s::regclass))
+        ORDER BY 1
+        """,
+        [ident(schema, table)],
+    )
+    return [row[0] for row in rows]
+
+
+def is_partitioned(connection, schema: str, table: str) -> bool:
+    return bool(
+        _rows(
+            connection,
+            "SELECT 1 FROM pg_catalog.pg_class WHERE oid = %s::regclass AND relkind = 'p'",
+            [ident(schema, table)],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class PartitionIndex:
+    """An index attached below a partitioned index; ``columns`` as PostgreSQL names it
+    in the indexes it makes itself (column names joined by ``_``, ``expr`` for an
+    expression)."""
+
+    schema: str
+    table: str
+    name: str
+    columns: str
+
+
+def index_partitions(connection, schema: str, index: str) -> list[PartitionIndex]:
+    """The indexes attached below the partitioned index ``index``, at every level."""
+    rows = _rows(
+        connection,
+        """
+        SELECT n.nspname, c.relname, ic.relname,
+               (SELECT pg_catalog.string_agg(coalesce(a.attname, 'expr'), '_' ORDER BY k.pos)
+                FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(num, pos)
+                LEFT JOIN pg_catalog.pg_attribute a
+                  ON a.attrelid = i.indrelid AND a.attnum = k.num)
+        FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(%s)) t
+        JOIN pg_catalog.pg_class ic ON ic.oid = t.relid
+        JOIN pg_catalog.pg_index i ON i.indexrelid = t.relid
+        JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE t.level > 0
+        ORDER BY t.level, 1, 2
+        """,
+        [ident(schema, index)],
+    )
+    return [PartitionIndex(*row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from . import catalog
 from .errors import InvalidOperation
 from .naming import MAX_IDENTIFIER_BYTES, OBJECT_PREFIX, digest
 from .sql import ident
@@ -258,11 +259,82 @@ def build(schema: str, table: str, column: str, item: Mapping) -> list[str]:
             f"ALTER TABLE {base} VALIDATE CONSTRAINT {temp}",
         ]
     unique = "UNIQUE " if item["kind"] == UNIQUE else ""
+    return [f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {base} {_definition(column, item)}"]
+
+
+def _definition(column: str, item: Mapping) -> str:
+    """An index's method, key and predicate: everything after ``ON table``."""
     using = item.get("using")
     if using is None:
         opclass = f" {item['opclass']}" if item.get("opclass") else ""
         using = f"{item.get('method', '')} ({ident(column)}{opclass}) {item.get('tail', '')}"
-    return [f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {base} {using.strip()}"]
+    return using.strip()
+
+
+# On a partitioned table. PostgreSQL builds no index CONCURRENTLY there, so the parent's
+# index is made ON ONLY the parent (empty and INVALID, so instant), each partition's is
+# built CONCURRENTLY and attached to it, and the parent's turns valid once every
+# partition's is attached. A partition created meanwhile gets its index from PostgreSQL.
+
+
+def refuse_on_partitioned(table: str, objects: list[dict], what: str) -> None:
+    """Objects a partitioned table can't get during a rollout, refused before any DDL."""
+    unique = sorted(item["name"] for item in objects if item["kind"] == UNIQUE)
+    if unique:
+        raise InvalidOperation(
+            f"{what}: {table!r} is a partitioned table, where PostgreSQL accepts a unique "
+            f"constraint only over the partition key as well, so a plain AddField fails too "
+            f"({unique}). Drop unique=True (a constraint over this column and the partition key "
+            "can go in a plain migration); nothing was changed."
+        )
+    foreign = sorted(item["name"] for item in objects if item["kind"] == FOREIGN_KEY)
+    if foreign:
+        raise InvalidOperation(
+            f"{what}: {table!r} is a partitioned table, where PostgreSQL cannot add a foreign "
+            f"key NOT VALID, only validate it at once under a lock that blocks writes "
+            f"({foreign}). Pass db_constraint=False and add the constraint in a plain migration "
+            "when writes may wait; nothing was changed."
+        )
+
+
+def partition_index_name(index: str, schema: str, partition: str) -> str:
+    """Where a partition's part of the index ``index`` is built until ``complete``."""
+    return f"{OBJECT_PREFIX}ix_{digest(index, schema, partition)}"
+
+
+def index_on(schema: str, table: str, name: str, column: str, item: Mapping, parent: bool) -> str:
+    """One part of an index on a partitioned table: ON ONLY a ``parent``, else CONCURRENTLY."""
+    how = f"IF NOT EXISTS {ident(name)} ON ONLY" if parent else f"CONCURRENTLY {ident(name)} ON"
+    return f"CREATE INDEX {how} {ident(schema, table)} {_definition(column, item)}"
+
+
+def attach_index(schema: str, parent: str, partition_schema: str, index: str) -> str:
+    """Attaching twice is a no-op in PostgreSQL, so a resumed build may repeat it."""
+    return f"ALTER INDEX {ident(schema, parent)} ATTACH PARTITION {ident(partition_schema, index)}"
+
+
+def partition_index_renames(connection, schema: str, spec: Mapping) -> list[str]:
+    """At ``complete``, once the parent's index has its final name: the partitions' get the
+    names PostgreSQL gives the indexes it makes on partitions itself, as a plain ``CREATE
+    INDEX`` on the parent leaves them (``<partition>_<columns>_idx``, numbered if taken)."""
+    statements, taken = [], set()
+    for item in spec.get("objects", []):
+        if item["kind"] != INDEX:
+            continue
+        for part in catalog.index_partitions(connection, schema, item["name"]):
+            if not part.name.startswith(OBJECT_PREFIX):
+                continue  # made by PostgreSQL for a partition created during the rollout
+            name, number = pg_object_name(part.table, part.columns, "idx"), 0
+            while (part.schema, name) in taken or catalog.relation_exists(
+                connection, part.schema, name
+            ):
+                number += 1
+                name = pg_object_name(part.table, part.columns, f"idx{number}")
+            taken.add((part.schema, name))
+            statements.append(
+                f"ALTER INDEX {ident(part.schema, part.name)} RENAME TO {ident(name)}"
+            )
+    return statements
 
 
 def attach(schema: str, table: str, item: Mapping) -> str:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
 from .errors import InvalidOperation, RolloutConflict, SessionsConnected
-from .mapping import RENAME_TABLE, Plan, compose
+from .mapping import RENAME_TABLE, Plan, compose, referenced
 from .models import AppliedOperation, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
@@ -110,18 +110,25 @@ class Origin:
 
 @dataclass(frozen=True)
 class Target:
-    """A table as an operation is about to see it, read without changing anything."""
+    """A table as an operation is about to see it, read without changing anything.
+
+    ``key_column`` is the legacy name of the column a backfill walks ("" for none);
+    ``generated`` names the new shape's stored generated columns, which no sync
+    expression may read: PostgreSQL computes them after the BEFORE triggers ran.
+    """
 
     schema: str
     table: str
     plan: Plan
     key_column: str
+    generated: tuple[str, ...] = ()
 
     def scope(self) -> list[tuple[str, str]]:
         """(name, SQL) pairs of the new shape as it is now, for checking an expression."""
         return [
             (name, sql.ident("_compat_t", column))
             for name, column in self.plan.columns(self.plan.current)
+            if name not in self.generated
         ]
 
 
@@ -131,12 +138,15 @@ def target(connection, table: str) -> Target:
     has_state = STATE_TABLE in connection.introspection.table_names()
     rollout = pending(connection.alias) if has_state else None
     touched = rollout and rollout.tables.filter(schema=schema, table=table).first()
+    columns = catalog.columns(connection, schema, table)
     if touched:
-        return Target(schema, table, plan_of(touched), touched.key_column)
-    require_safe_views(connection, schema, table)
-    names = [c.name for c in catalog.columns(connection, schema, table)]
-    key = catalog.key_column(connection, schema, table) or ""
-    return Target(schema, table, compose(names, []), key)
+        plan, key = plan_of(touched), touched.key_column
+    else:
+        require_safe_views(connection, schema, table)
+        plan = compose([c.name for c in columns], [])
+        key = catalog.key_column(connection, schema, table) or ""
+    generated = tuple(c.name for c in columns if c.generated and c.name in plan.current)
+    return Target(schema, table, plan, key, generated)
 
 
 def security_invoker(connection, schema: str, table: str) -> bool:
@@ -180,12 +190,13 @@ def require_safe_views(connection, schema: str, table: str) -> None:
 def paper_target(connection, model) -> Target:
     """A table that exists only in ``sqlmigrate``'s collected SQL (an earlier operation
     of the migration renamed it), described from the model state instead."""
-    columns = [field.column for field in model._meta.concrete_fields]
+    fields = model._meta.concrete_fields
     return Target(
         catalog.first_base_schema(connection),
         model._meta.db_table,
-        compose(columns, []),
+        compose([field.column for field in fields], []),
         model._meta.pk.column,
+        tuple(field.column for field in fields if getattr(field, "generated", False)),
     )
 
 
@@ -223,6 +234,11 @@ def check_expression(
             transaction.set_rollback(True, using=connection.alias)
     except Exception as exc:  # any database error means the expression is unusable
         detail = str(getattr(exc, "__cause__", None) or exc).strip().splitlines()[0]
+        if generated := referenced(expression, dict.fromkeys(target.generated)):
+            detail += (
+                f" ({generated} are generated columns, computed after the sync trigger "
+                "runs: use the columns they are computed from)"
+            )
         raise InvalidOperation(
             f"{what}: the expression {expression!r} does not work over the columns "
             f"{[name for name, _ in scope]} of {target.table!r}: {detail}. Fix the expression; "
@@ -460,6 +476,12 @@ def build_constraints(alias: str) -> int:
                     )
                     if item is None:
                         continue
+                if item["kind"] == constraints.INDEX and catalog.is_partitioned(
+                    connection, touched.schema, touched.table
+                ):
+                    _build_on_partitions(editor, touched, names["column"], item)
+                    built += 1
+                    continue
                 drop = f"DROP INDEX CONCURRENTLY IF EXISTS {sql.ident(touched.schema, temp)}"
                 statements = constraints.build(touched.schema, touched.table, names["column"], item)
                 if state == "invalid":
@@ -479,6 +501,41 @@ def build_constraints(alias: str) -> int:
                     ) from exc
                 built += 1
     return built
+
+
+def _build_on_partitions(editor, touched: TouchedTable, column: str, item: dict) -> None:
+    """An index on a partitioned table (see ``constraints.index_on``), every step skipped
+    when done, so that a rerun resumes: the parent's index ON ONLY, then each partition
+    not attached yet, parents first, built (a leaf CONCURRENTLY) and attached."""
+    connection = editor.connection
+    temp = constraints.temporary_name(touched.table, item)
+    root = touched.schema, touched.table
+    sql.execute_concurrently(editor, constraints.index_on(*root, temp, column, item, parent=True))
+    index_of = {root: temp}
+    index_of.update(
+        ((part.schema, part.table), part.name)
+        for part in catalog.index_partitions(connection, touched.schema, temp)
+    )
+    for part in catalog.partitions(connection, touched.schema, touched.table):
+        if (part.schema, part.name) in index_of:
+            continue  # attached by an earlier run, or made by PostgreSQL with the partition
+        name = constraints.partition_index_name(temp, part.schema, part.name)
+        build = constraints.index_on(
+            part.schema, part.name, name, column, item, parent=not part.leaf
+        )
+        if part.leaf:
+            drop = f"DROP INDEX CONCURRENTLY IF EXISTS {sql.ident(part.schema, name)}"
+            state = catalog.object_state(connection, part.schema, part.name, name)
+            if state == "invalid":
+                editor.execute(drop, params=None)
+            if state != "valid":
+                sql.execute_concurrently(editor, build, undo_failed=drop)
+        else:
+            sql.execute_concurrently(editor, build)
+        parent = index_of[part.parent_schema, part.parent]
+        attach = constraints.attach_index(part.parent_schema, parent, part.schema, name)
+        sql.execute_concurrently(editor, attach)
+        index_of[part.schema, part.name] = name
 
 
 def run_deferred(alias: str, stream=None) -> int:
@@ -518,6 +575,9 @@ def complete(alias: str, force: bool = False) -> Rollout:
             touched = operation.touched
             spec = _without_vanished(connection, operation)
             sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec, names))
+            sql.execute_all(
+                editor, constraints.partition_index_renames(connection, touched.schema, spec)
+            )
         _close(editor, rollout, Rollout.COMPLETED)
     return rollout
 

@@ -57,6 +57,14 @@ class Plan:
         return [(name, self.physical[identity]) for name, identity in scope.items()]
 
 
+def _readable(plan: Plan, spec: Mapping) -> dict[str, str]:
+    """The names an operation's expression may read: the new shape's now, minus the stored
+    generated columns it recorded (PostgreSQL computes them after the sync trigger ran,
+    and a trigger's WHEN clause may not even mention them)."""
+    generated = spec.get("generated", ())
+    return {name: identity for name, identity in plan.current.items() if name not in generated}
+
+
 def _rename(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
     identity = plan.current.pop(spec["old"])
     plan.current[spec["new"]] = identity
@@ -65,7 +73,7 @@ def _rename(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
 
 
 def _add(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
-    before = dict(plan.current)
+    before = _readable(plan, spec)
     identity = f"op{i}:{spec['column']}"
     plan.current[spec["column"]] = identity
     plan.physical[identity] = spec["column"]
@@ -75,14 +83,14 @@ def _add(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
 
 
 def _alter(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
-    before = dict(plan.current)
+    before = _readable(plan, spec)
     old = plan.current.pop(spec["column"])
     plan.physical[old] = spec["aside"]
     new = f"op{i}:{spec['new_column']}"
     plan.current[spec["new_column"]] = new
     plan.physical[new] = spec["new_column"]
     plan.ups.append(Sync(new, spec["up"], before, i))
-    plan.downs.append(Sync(old, spec["down"], dict(plan.current), i))
+    plan.downs.append(Sync(old, spec["down"], _readable(plan, spec), i))
     return {"column": new, "aside": old}
 
 
@@ -90,7 +98,7 @@ def _remove(plan: Plan, i: int, spec: Mapping) -> dict[str, str]:
     identity = plan.current.pop(spec["column"])
     plan.physical[identity] = spec["aside"]
     if spec.get("down"):
-        plan.downs.append(Sync(identity, spec["down"], dict(plan.current), i))
+        plan.downs.append(Sync(identity, spec["down"], _readable(plan, spec), i))
     return {"aside": identity}
 
 

@@ -36,6 +36,8 @@ class TouchedTable(models.Model):
 
     ``table`` is the base table's name now (a RenameCompatModel changes it);
     ``legacy_columns`` is the snapshot the legacy view is rebuilt from;
+    ``key_column`` the legacy name of the column the backfill walks (a rename in the
+    rollout moves it; ``backfill.key_column`` resolves it through the plan);
     ``mapping`` is the derived {legacy column -> physical column}, stored for
     ``compat status`` and for tools that read the state without this package.
     """

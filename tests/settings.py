@@ -1,5 +1,7 @@
 """Django settings for the test suite; DATABASES is filled in by conftest.py."""
 
+import django
+
 SECRET_KEY = "compat-views-tests"
 USE_TZ = True
 INSTALLED_APPS = [
@@ -12,7 +14,10 @@ INSTALLED_APPS = [
     "tests.scenarios.shelf",
     "tests.scenarios.stamps",
     "tests.scenarios.ledger",
+    "tests.scenarios.partitioned",
 ]
+if django.VERSION >= (5, 0):  # GeneratedField
+    INSTALLED_APPS.append("tests.scenarios.generated")
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 COMPAT_VIEWS_COLOUR = "green"

@@ -176,6 +176,8 @@ class CompatOperation(Operation):
                 params=None,
             )
             return
+        if target.generated:  # out of reach of this operation's expressions (mapping)
+            spec = {**spec, "generated": list(target.generated)}
         rollout = lifecycle.begin(schema_editor)
         touched = lifecycle.touch(schema_editor, rollout, target)
         lifecycle.apply(schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill)

@@ -127,6 +127,13 @@ def column_spec(what: str, schema_editor, field: models.Field) -> dict:
     Python default evaluated per row (``_per_row_sql``).
     """
     naming.check_identifier(field.column, "column")
+    if getattr(field, "generated", False):
+        raise InvalidOperation(
+            f"{what}: the field is a GeneratedField. PostgreSQL computes a stored generated "
+            "column for every row while it holds an exclusive lock on the table (a rewrite), "
+            "which a rollout must not do. Use the plain operation in a maintenance window, or "
+            "a plain column computed by `up`; nothing was changed."
+        )
     type_sql = field.db_type(schema_editor.connection)
     if type_sql is None:
         raise InvalidOperation(f"{what}: the field has no database column.")
@@ -165,12 +172,48 @@ def django_objects(
             if item["name"] not in dropped and column == old_column
         ]
     by_name = {item["name"]: item for item in [*kept, *created]}
+    if catalog.is_partitioned(schema_editor.connection, target.schema, target.table):
+        constraints.refuse_on_partitioned(target.table, list(by_name.values()), operation.what)
     return constraints.with_temporary_names(target.table, list(by_name.values()))
 
 
 def _physical_type(connection, target: lifecycle.Target, column: str) -> str:
     types = {c.name: c.type for c in catalog.columns(connection, target.schema, target.table)}
     return types[column]
+
+
+def refuse_undroppable(what: str, connection, target: lifecycle.Target, column: str) -> None:
+    """``complete`` drops the old column: refuse, before any DDL, one PostgreSQL won't drop
+    or retype, read by a generated column the new shape keeps or by a partition key."""
+    schema, table = target.schema, target.table
+    readers = [
+        name
+        for name in catalog.generated_readers(connection, schema, table, column)
+        if name in target.plan.current
+    ]
+    if readers:
+        raise InvalidOperation(
+            f"{what}: the generated column(s) {readers} of {table!r} read {column!r}, and "
+            "PostgreSQL can neither drop nor change a column a generated column reads. Remove "
+            "them first (RemoveCompatColumn, earlier in this rollout) or change what they read; "
+            "nothing was changed."
+        )
+    if column in catalog.partition_key_columns(connection, schema, table):
+        raise InvalidOperation(
+            f"{what}: {column!r} is in the partition key of {table!r} (or of a partition of "
+            "it), and PostgreSQL cannot drop or change such a column. Keep it, or repartition "
+            "the table in a plain migration; nothing was changed."
+        )
+
+
+def refuse_writing_generated(what: str, target: lifecycle.Target, column: str) -> None:
+    if column in target.generated:
+        raise InvalidOperation(
+            f"{what}: {target.table}.{column} is a generated column: PostgreSQL computes it, "
+            "so no `down` can write it. Remove it without `down` (the legacy colour keeps "
+            "reading it as computed), and add a new definition with a plain AddField; nothing "
+            "was changed."
+        )
 
 
 class AddCompatColumn(CompatOperation):
@@ -301,6 +344,8 @@ class AlterCompatColumn(CompatOperation):
         connection = schema_editor.connection
         target = self.target(schema_editor, old_model)
         lifecycle.require_key(target, what)
+        refuse_writing_generated(what, target, old_column)
+        refuse_undroppable(what, connection, target, old_column)
         if spec["comment"] == getattr(old_model._meta.get_field(self.name), "db_comment", None):
             # AlterField leaves the comment alone then, even one set outside Django.
             spec["comment"] = catalog.column_comment(
@@ -371,10 +416,14 @@ class RemoveCompatColumn(CompatOperation):
             "aside": naming.aside_column(field.column, set(target.plan.physical.values())),
             "fill_default": None,
         }
+        refuse_undroppable(what, connection, target, field.column)
         if self.down:
+            refuse_writing_generated(what, target, field.column)
             scope = [pair for pair in target.scope() if pair[0] != field.column]
             lifecycle.check_expression(connection, target, self.down, scope, column.type, what)
-        elif column.not_null and column.default is None and not column.identity:
+        elif (
+            column.not_null and column.default is None and not (column.identity or column.generated)
+        ):
             default = _per_row_sql(schema_editor, field)
             if default is None:
                 problem = _callable_problem(field) or "has no default"
