@@ -453,9 +453,9 @@ def build_subjects(conn: psycopg.Connection, shape: Shape, up: str, down: str) -
                 [f"{BASE_SCHEMA}.{subject.table}"],
             ).fetchone()[0]
             expect(
-                triggers == 6,
+                triggers == 7,
                 f"{subject.table} has {triggers} triggers, expected ours: "
-                "INSERT and UPDATE, up, down and guard",
+                "INSERT and UPDATE, up and down, and the guard's three",
             )
     print(
         f"  {len(SUBJECTS)} tables of {next(iter(sizes.values())) / 2**20:.1f} MB each: "

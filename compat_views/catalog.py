@@ -264,21 +264,21 @@ def index_partitions(connection, schema: str, index: str) -> list[PartitionIndex
 
 @dataclass(frozen=True)
 class Grant:
-    """One privilege on a table, or on one of its columns when ``column`` is set;
+    """One privilege on a relation, or on one of its columns when ``column`` is set;
     ``grantee`` None is PUBLIC."""
 
     grantee: str | None
     privilege: str
     column: str | None = None
+    grantable: bool = False
 
 
 # Privileges that mean something on a view; the owner gets those it holds on the table.
 VIEW_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 
-def grants(connection, schema: str, table: str) -> list[Grant]:
-    """Every role's privileges on a table: table-level and column-level grants, and
-    the owner's own (implicit unless revoked), since the owner is often the app role."""
+def acl(connection, schema: str, relation: str) -> list[Grant]:
+    """The privileges granted on a relation and its columns, the owner's own left out."""
     rows = _rows(
         connection,
         """
@@ -286,37 +286,65 @@ def grants(connection, schema: str, table: str) -> list[Grant]:
             SELECT c.oid, c.relacl, c.relowner FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = %s AND c.relname = %s)
-        SELECT r.rolname, acl.privilege_type, NULL::name
+        SELECT r.rolname, acl.privilege_type, NULL::name, acl.is_grantable
         FROM t CROSS JOIN LATERAL pg_catalog.aclexplode(t.relacl) acl
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = acl.grantee
         WHERE acl.grantee <> t.relowner
         UNION
-        SELECT r.rolname, acl.privilege_type, a.attname
+        SELECT r.rolname, acl.privilege_type, a.attname, acl.is_grantable
         FROM t JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid
         CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) acl
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = acl.grantee
         WHERE a.attnum > 0 AND NOT a.attisdropped AND acl.grantee <> t.relowner
-        UNION
-        SELECT r.rolname, p.privilege, NULL::name
-        FROM t JOIN pg_catalog.pg_roles r ON r.oid = t.relowner
-        CROSS JOIN pg_catalog.unnest(%s::text[]) AS p(privilege)
-        WHERE pg_catalog.has_table_privilege(t.relowner, t.oid, p.privilege)
         ORDER BY 1, 3 NULLS FIRST, 2
         """,
-        [schema, table, list(VIEW_PRIVILEGES)],
+        [schema, relation],
     )
     return [Grant(*row) for row in rows]
 
 
-def may_use_view(connection, role: str, schema: str, view: str, privilege: str) -> bool:
-    """Whether ``role`` can reach ``schema.view`` with ``privilege`` (schema USAGE included)."""
+def grants(connection, schema: str, table: str) -> list[Grant]:
+    """Every role's privileges on a table: table-level and column-level grants, and
+    the owner's own (implicit unless revoked), since the owner is often the app role."""
+    owner = _rows(
+        connection,
+        """
+        SELECT r.rolname, p.privilege, NULL::name, true
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+        CROSS JOIN pg_catalog.unnest(%s::text[]) AS p(privilege)
+        WHERE n.nspname = %s AND c.relname = %s
+          AND pg_catalog.has_table_privilege(c.relowner, c.oid, p.privilege)
+        """,
+        [list(VIEW_PRIVILEGES), schema, table],
+    )
+    return [*acl(connection, schema, table), *(Grant(*row) for row in owner)]
+
+
+def relation_owner(connection, schema: str, relation: str) -> str | None:
     rows = _rows(
         connection,
-        "SELECT pg_catalog.has_schema_privilege(%s, %s, 'USAGE') AND "
-        "pg_catalog.has_table_privilege(%s, pg_catalog.format('%%I.%%I', %s, %s), %s)",
-        [role, schema, role, schema, view, privilege],
+        """SELECT r.rolname FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+           WHERE n.nspname = %s AND c.relname = %s""",
+        [schema, relation],
     )
-    return bool(rows[0][0])
+    return rows[0][0] if rows else None
+
+
+def schema_users(connection, schema: str) -> set[str | None]:
+    """Roles granted USAGE on a schema (None: PUBLIC)."""
+    rows = _rows(
+        connection,
+        """SELECT r.rolname FROM pg_catalog.pg_namespace n
+           CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) acl
+           LEFT JOIN pg_catalog.pg_roles r ON r.oid = acl.grantee
+           WHERE n.nspname = %s AND acl.privilege_type = 'USAGE'""",
+        [schema],
+    )
+    return {row[0] for row in rows}
 
 
 def column_grants(connection, schema: str, table: str, column: str) -> list[Grant]:

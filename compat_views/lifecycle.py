@@ -150,16 +150,54 @@ def target(connection, table: str) -> Target:
 
 
 def security_invoker(connection, schema: str, table: str) -> bool:
-    """Whether the table's legacy view reads it with the caller's rights.
+    """Whether the table's legacy view reads it with the caller's rights (PostgreSQL 15+).
 
-    Only for tables with row-level security, whose policies must see the real
-    caller (PostgreSQL 15+). Otherwise the view reads with its owner's rights and
-    the table's grants are copied onto the view, column grants column by column:
-    a ``security_invoker`` view would check the caller's privilege on every column
-    it selects, so a role with column-level grants could not read it at all.
+    Then the table's own privileges and row-level security policies decide, and a
+    REVOKE on the table during the rollout holds through the view too. A table with
+    column-level grants gets a view that reads with its owner's rights instead,
+    checked against the grants copied onto it column by column: a
+    ``security_invoker`` view checks the caller's privilege on every column it
+    selects, so a role with column-level grants could not read it at all.
     """
-    return catalog.server_version(connection) >= 150000 and catalog.row_security(
-        connection, schema, table
+    return catalog.server_version(connection) >= 150000 and not any(
+        grant.column for grant in catalog.grants(connection, schema, table)
+    )
+
+
+@dataclass(frozen=True)
+class PrivilegeGaps:
+    """How a legacy view's privileges differ from what its table's grants call for."""
+
+    missing: list  # Grant: on the table, not on the view
+    excess: list  # Grant: on the view, not (any longer) on the table
+    without_usage: list  # role names (None: PUBLIC) that may not use the legacy schema
+
+
+def _grant_key(grant) -> tuple:
+    return grant.grantee, grant.privilege, grant.column
+
+
+def privilege_gaps(connection, rollout: Rollout, touched: TouchedTable) -> PrivilegeGaps:
+    legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    view = touched.legacy_name
+    owner = catalog.relation_owner(connection, legacy_schema, view)
+    table_grants = catalog.grants(connection, touched.schema, touched.table)
+    expected = {
+        _grant_key(g): g
+        for g in views.view_grants(plan_of(touched), table_grants)
+        if g.grantee != owner
+    }
+    actual = {_grant_key(g): g for g in catalog.acl(connection, legacy_schema, view)}
+    users = catalog.schema_users(connection, legacy_schema)
+    return PrivilegeGaps(
+        missing=[g for key, g in expected.items() if key not in actual],
+        excess=[g for key, g in actual.items() if key not in expected],
+        without_usage=[]
+        if None in users  # PUBLIC may use it
+        else sorted(
+            {g.grantee for g in table_grants if g.grantee != owner and g.grantee not in users},
+            key=lambda role: role or "",
+        ),
     )
 
 
@@ -328,15 +366,14 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
         security_invoker=security_invoker(connection, touched.schema, touched.table),
     )
     wrappers = _wrapper_schema(connection, touched)
-    if plan.ups or plan.downs:
-        statements += triggers.render_install(
-            touched.schema, touched.table, legacy_schema, plan, wrappers, touched.legacy_name
-        )
-    else:
-        statements += triggers.render_uninstall(
-            touched.schema, touched.table, wrappers, touched.legacy_name
-        )
+    statements += triggers.render_install(
+        touched.schema, touched.table, legacy_schema, plan, wrappers, touched.legacy_name
+    )
     sql.execute_all(schema_editor, statements)
+    # Default privileges (ALTER DEFAULT PRIVILEGES) may have granted more on the new view.
+    qualified_view = sql.ident(legacy_schema, touched.legacy_name)
+    excess = privilege_gaps(connection, rollout, touched).excess
+    sql.execute_all(schema_editor, [views.render_revoke(qualified_view, g) for g in excess])
     touched.mapping = plan.mapping
     touched.save(update_fields=["mapping"])
 

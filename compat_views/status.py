@@ -31,12 +31,8 @@ def drift(connection, rollout, touched) -> list[str]:
         row = cursor.fetchone()
         if row is None or row[0] != expected:
             problems.append(f"view {legacy_schema}.{touched.legacy_name} is missing or was changed")
-        wanted = (
-            triggers.triggers_for(
-                touched.schema, touched.table, legacy_schema, plan, touched.legacy_name
-            )
-            if plan.ups or plan.downs
-            else []
+        wanted = triggers.triggers_for(
+            touched.schema, touched.table, legacy_schema, plan, touched.legacy_name
         )
         for trigger in wanted:
             cursor.execute(
@@ -50,26 +46,36 @@ def drift(connection, rollout, touched) -> list[str]:
     return problems
 
 
-def missing_privileges(connection, rollout, touched) -> list[str]:
-    """Roles granted on the table after its view was built: Postgres hides the legacy
-    schema from them, so their legacy reads see the new shape (their writes fail).
-    Each line ends with the statements to run as the role that ran ``migrate``."""
+def privilege_problems(connection, rollout, touched) -> list[str]:
+    """How the legacy view's privileges differ from the table's, each with the
+    statement that mends it (run as the role that ran ``migrate``).
+
+    A role granted on the table after the view was built cannot use the view, and
+    one that may not use the legacy schema is sent to the base table by Postgres:
+    its legacy reads see the new shape (its writes fail). A REVOKE on the table
+    does not reach a view that reads the table with its owner's rights.
+    """
+    gaps = lifecycle.privilege_gaps(connection, rollout, touched)
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
-    view = touched.legacy_name
-    lines = []
-    for grant in catalog.grants(connection, touched.schema, touched.table):
-        if not grant.grantee or grant.column or grant.privilege not in catalog.VIEW_PRIVILEGES:
-            continue
-        if catalog.may_use_view(connection, grant.grantee, legacy_schema, view, grant.privilege):
-            continue
-        role = sql.ident(grant.grantee)
-        lines.append(
-            f"role {grant.grantee} holds {grant.privilege} on {touched.schema}.{touched.table} "
-            "but not on its legacy view; as the role that ran migrate: GRANT USAGE ON SCHEMA "
-            f"{sql.ident(legacy_schema)} TO {role}; GRANT {grant.privilege} ON "
-            f"{sql.ident(legacy_schema, view)} TO {role};"
-        )
-    return lines
+    view = sql.ident(legacy_schema, touched.legacy_name)
+    where = f"{touched.schema}.{touched.table}"
+    return [
+        *(
+            f"{role or 'PUBLIC'} holds privileges on {where} but may not use schema "
+            f"{legacy_schema}: {views.render_schema(legacy_schema, {role})[-1]};"
+            for role in gaps.without_usage
+        ),
+        *(
+            f"{g.grantee or 'PUBLIC'} holds {g.privilege} on {where} but not on its legacy "
+            f"view: {views.render_grant(view, g)};"
+            for g in gaps.missing
+        ),
+        *(
+            f"{g.grantee or 'PUBLIC'} holds {g.privilege} on the legacy view of {where} but "
+            f"no longer on the table: {views.render_revoke(view, g)};"
+            for g in gaps.excess
+        ),
+    ]
 
 
 def pending_builds(connection, rollout) -> list[str]:
@@ -107,7 +113,7 @@ def report(alias: str) -> dict:
                 "mapping": t.mapping,
                 "key": t.key_column,
                 "drift": drift(connection, rollout, t),
-                "missing_privileges": missing_privileges(connection, rollout, t),
+                "privileges": privilege_problems(connection, rollout, t),
             }
             for t in rollout.tables.order_by("pk")
         ],
@@ -173,8 +179,8 @@ def render_text(data: dict) -> str:
         for build in rollout["pending_builds"]:
             lines.append(f"Pending build: {build} (`manage.py compat backfill` builds it).")
         for table in rollout["tables"]:
-            for problem in table["missing_privileges"]:
-                lines.append(f"MISSING PRIVILEGE: {problem}")
+            for problem in table["privileges"]:
+                lines.append(f"PRIVILEGES: {problem}")
             for problem in table["drift"]:
                 lines.append(
                     f"DRIFT: {problem} since compat_views made it. Find out who changed it; "

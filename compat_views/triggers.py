@@ -11,10 +11,13 @@ batch, which runs as a legacy writer and only sets new columns) costs almost
 nothing. The functions carry no ``SET search_path``: every name in them is
 schema-qualified and quoted.
 
-A third pair of triggers, the guard, fails the write of a session whose configured
-search_path starts with the legacy schema but whose role may not use it: Postgres
-silently skips such a schema, so that session would reach the base table, pass
-for a new-shape writer, and store legacy values in new-shape columns.
+A third set of triggers, the guard (INSERT, UPDATE and DELETE), fails the write of a
+session whose configured search_path puts the legacy schema first but whose names
+resolve elsewhere, typically because its role may not use that schema: Postgres
+silently skips such a schema, so that session would reach the base table, pass for
+a new-shape writer, and store legacy values in new-shape columns (or delete by
+them). A table gets it when it has sync steps or a legacy column name now names
+another column; otherwise legacy names fail loudly on the base table anyway.
 
 The triggers are compiled, hashed and installed by django-pgtrigger, but
 ``render_execute`` points them at our plain functions: pgtrigger's own function
@@ -33,38 +36,54 @@ from .mapping import Plan, Sync, referenced
 from .sql import ident, literal
 
 EVENTS = {"ins": pgtrigger.Insert, "upd": pgtrigger.Update}
+GUARD_EVENTS = {**EVENTS, "del": pgtrigger.Delete}
 DIRECTIONS = ("up", "down")
 GUARD = "guard"  # the third "direction": refuse a legacy writer that cannot see its views
 
 
 def configured_first(legacy_schema: str) -> str:
-    """Whether the session's *configured* search_path starts with ``legacy_schema``.
+    """Whether the session's *configured* search_path puts ``legacy_schema`` first.
 
     ``current_schema()`` skips a schema the role may not use, so a legacy session
     whose role lacks USAGE on its legacy schema would resolve to the base table and
-    pass for a new-shape writer. The setting itself still names the colour.
+    pass for a new-shape writer. The setting itself still names the colour. Leading
+    ``"$user"``, ``pg_temp`` or ``pg_catalog`` entries are looked past (an existing
+    one would come first in ``current_schema()`` too), and unquoted names are
+    case-insensitive, as Postgres reads them.
     """
-    pattern = f'^\\s*"?{legacy_schema}"?\\s*(,|$)'
-    return f"pg_catalog.current_setting('search_path') ~ {literal(pattern)}"
+    lead = r'(("\$user"|pg_temp|pg_catalog)\s*,\s*)*'
+    pattern = f'^\\s*{lead}"?{legacy_schema}"?\\s*(,|$)'
+    return f"pg_catalog.current_setting('search_path') ~* {literal(pattern)}"
 
 
 def render_guard(legacy_schema: str, table: str) -> str:
     """The guard function's block: fail the write loudly instead of storing it wrongly."""
     message = (
-        f"compat_views: this session's search_path starts with {legacy_schema}, but role %s "
-        f"may not use that schema, so it reached table {table} instead of the legacy view "
+        f"compat_views: this session's search_path names {legacy_schema} first, but role %s "
+        f"resolves names in schema %s, so it reached table {table} instead of the legacy view "
         "and would write the new shape as the legacy colour"
     )
     hint = (
-        f"GRANT USAGE ON SCHEMA {ident(legacy_schema)} and the same privileges on its views "
-        "to this role as it has on the table (`migrate` grants them to every role holding a "
-        "privilege on the table when it rebuilds the views), then retry."
+        f"Put {legacy_schema} first in search_path and make sure the role may use it: "
+        "`compat status` lists roles that lack USAGE on the legacy schema or privileges on "
+        "its views, with the GRANT statements to run."
     )
     return (
         "BEGIN RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = "
-        f"pg_catalog.format({literal(message)}, pg_catalog.quote_ident(current_user::text)), "
+        f"pg_catalog.format({literal(message)}, pg_catalog.quote_ident(current_user::text), "
+        "COALESCE(pg_catalog.current_schema()::text, '(none)')), "
         f"HINT = {literal(hint)}; END;"
     )
+
+
+def names_reused(plan: Plan) -> bool:
+    """Whether some legacy column name now names another column of the base table.
+
+    A legacy session that reached the base table would then write that other column
+    without an error; otherwise its legacy names fail loudly there.
+    """
+    base = set(plan.physical.values())
+    return any(name != physical and name in base for name, physical in plan.mapping.items())
 
 
 def _sources(plan: Plan, sync: Sync) -> list[str]:
@@ -146,7 +165,7 @@ class SyncTrigger(pgtrigger.Trigger):
             name=naming.sync_trigger(base_schema, key, event, direction),
             when=pgtrigger.Before,
             level=pgtrigger.Row,
-            operation=EVENTS[event],
+            operation=GUARD_EVENTS[event],
             func=block,
         )
 
@@ -184,7 +203,7 @@ def _blocks(base_schema: str, table: str, legacy_schema: str, plan: Plan) -> dic
         for direction in DIRECTIONS
         if steps(plan, direction)
     }
-    if blocks:
+    if blocks or names_reused(plan):
         blocks[GUARD] = render_guard(legacy_schema, table)
     return blocks
 
@@ -200,7 +219,7 @@ def triggers_for(
     """
     found = []
     for direction, block in _blocks(base_schema, table, legacy_schema, plan).items():
-        for event in EVENTS:
+        for event in GUARD_EVENTS if direction == GUARD else EVENTS:
             condition = _condition(plan, direction, event, legacy_schema)
             if condition:
                 found.append(
@@ -239,7 +258,8 @@ def render_install(
 
 def all_trigger_names(base_schema: str, key: str) -> list[str]:
     return [
-        naming.sync_trigger(base_schema, key, e, d) for e in EVENTS for d in (*DIRECTIONS, GUARD)
+        *(naming.sync_trigger(base_schema, key, e, d) for e in EVENTS for d in DIRECTIONS),
+        *(naming.sync_trigger(base_schema, key, e, GUARD) for e in GUARD_EVENTS),
     ]
 
 

@@ -16,21 +16,34 @@ def projection(pairs: list[tuple[str, str]], source: str) -> str:
     return ", ".join(f"{ident(source, physical)} AS {ident(name)}" for name, physical in pairs)
 
 
-def _grants(qualified_view: str, plan: Plan, grants: list[Grant]) -> list[str]:
-    """The table's privileges, given on the view: a column grant goes to each legacy
-    column the granted physical column serves, so nobody gains a privilege."""
+def view_grants(plan: Plan, grants: list[Grant]) -> list[Grant]:
+    """The table's privileges as they belong on the view: a column grant goes to each
+    legacy column the granted physical column serves, so nobody gains a privilege."""
     served: dict[str, list[str]] = {}
     for legacy, physical in plan.mapping.items():
         served.setdefault(physical, []).append(legacy)
-    statements = []
+    found = []
     for grant in grants:
-        role = ident(grant.grantee) if grant.grantee else "PUBLIC"
         if grant.column is None:
-            statements.append(f"GRANT {grant.privilege} ON {qualified_view} TO {role}")
-        elif grant.column in served:
-            columns = ", ".join(map(ident, served[grant.column]))
-            statements.append(f"GRANT {grant.privilege} ({columns}) ON {qualified_view} TO {role}")
-    return statements
+            found.append(grant)
+        for legacy in served.get(grant.column, []) if grant.column else []:
+            found.append(Grant(grant.grantee, grant.privilege, legacy, grant.grantable))
+    return found
+
+
+def _role(grantee: str | None) -> str:
+    return ident(grantee) if grantee else "PUBLIC"
+
+
+def render_grant(relation: str, grant: Grant) -> str:
+    on = f" ({ident(grant.column)})" if grant.column else ""
+    option = " WITH GRANT OPTION" if grant.grantable else ""
+    return f"GRANT {grant.privilege}{on} ON {relation} TO {_role(grant.grantee)}{option}"
+
+
+def render_revoke(relation: str, grant: Grant) -> str:
+    on = f" ({ident(grant.column)})" if grant.column else ""
+    return f"REVOKE {grant.privilege}{on} ON {relation} FROM {_role(grant.grantee)} CASCADE"
 
 
 def render(
@@ -59,7 +72,7 @@ def render(
     return [
         f"DROP VIEW IF EXISTS {qualified_view}",
         create,
-        *_grants(qualified_view, plan, grants),
+        *(render_grant(qualified_view, grant) for grant in view_grants(plan, grants)),
         f"COMMENT ON VIEW {qualified_view} IS {literal(comment(create))}",
     ]
 
@@ -82,6 +95,5 @@ def render_schema(legacy_schema: str, grantees: set[str | None]) -> list[str]:
         f"{literal('compat_views: legacy shape for the colour still serving the old release')}",
     ]
     for grantee in sorted(grantees, key=lambda g: g or ""):
-        role = ident(grantee) if grantee else "PUBLIC"
-        statements.append(f"GRANT USAGE ON SCHEMA {ident(legacy_schema)} TO {role}")
+        statements.append(f"GRANT USAGE ON SCHEMA {ident(legacy_schema)} TO {_role(grantee)}")
     return statements

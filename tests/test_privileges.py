@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 
 from compat_views import status
 from compat_views.errors import InvalidOperation
-from compat_views.operations import AlterCompatColumn
+from compat_views.operations import AlterCompatColumn, RemoveCompatColumn, RenameCompatColumn
 from tests.harness import apply_operations, compat, leftovers, migrate, wait_gone
 
 PASSWORD = "compat-views-test"
@@ -177,25 +177,39 @@ def test_roles_read_and_write_their_shape_and_gain_nothing(roles, conninfo):
     assert leftovers() == {}
 
 
+def problems() -> list[str]:
+    return status.report("default")["rollout"]["tables"][0]["privileges"]
+
+
+def mend(conninfo: str, lines: list[str]) -> None:
+    """Run the statements `compat status` gives, as the role that ran migrate."""
+    with session(conninfo, MIGRATOR) as migrator:
+        for line in lines:
+            migrator.execute(line.rsplit(": ", 1)[1])
+
+
 def test_legacy_session_that_cannot_see_its_views_fails_loudly(roles, conninfo):
     expand()
     with session(conninfo, OWNER) as owner:  # granted during the rollout: no view access
-        owner.execute(f"GRANT SELECT, INSERT, UPDATE ON inventory_item TO {LATE}")
-    report = status.report("default")["rollout"]["tables"][0]["missing_privileges"]
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON inventory_item TO {LATE}")
+    report = problems()
     assert [line.split(" but ")[0] for line in report] == [
-        f"role {LATE} holds {privilege} on public.inventory_item"
-        for privilege in ("INSERT", "SELECT", "UPDATE")
+        f"{LATE} holds privileges on public.inventory_item",
+        *(
+            f"{LATE} holds {privilege} on public.inventory_item"
+            for privilege in ("DELETE", "INSERT", "SELECT", "UPDATE")
+        ),
     ]
     with session(conninfo, LATE, "blue") as late:
         for statement in (
             "INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ('late', 1, 1, 'e')",
             "UPDATE inventory_item SET qty = 1 WHERE sku = 'seed'",
+            "DELETE FROM inventory_item WHERE qty < 1500",  # grams, but kilograms there
         ):
             with pytest.raises(errors.InsufficientPrivilege, match="compat_blue"):
                 late.execute(statement)
-    with session(conninfo, MIGRATOR) as migrator:  # what `compat status` says to run
-        for line in report:
-            migrator.execute(line.split("ran migrate: ", 1)[1])
+    mend(conninfo, report)
+    assert problems() == []
     with session(conninfo, LATE, "blue") as late:
         late.execute("UPDATE inventory_item SET qty = 3000 WHERE sku = 'seed'")
     with session(conninfo, GREEN, "green") as green:
@@ -203,6 +217,118 @@ def test_legacy_session_that_cannot_see_its_views_fails_loudly(roles, conninfo):
             ("seed", Decimal("3.000")),
             ("secret", Decimal("2.000")),
         ]
+
+
+@pytest.mark.parametrize(
+    "search_path",
+    [
+        "compat_blue, public",
+        '"compat_blue",public',
+        "COMPAT_BLUE, public",
+        '"$user", compat_blue, public',
+        "pg_temp, compat_blue, public",
+        "pg_catalog, compat_blue, public",
+    ],
+)
+def test_guard_reads_the_search_path_as_postgres_does(roles, conninfo, search_path):
+    """Wherever the legacy schema is the first schema a session names, a write that
+    resolves elsewhere fails, whether the role lacks USAGE or a schema listed before it
+    exists (here ``pg_temp``, once the session has a temporary table)."""
+    expand()
+    with session(conninfo, OWNER) as owner:
+        owner.execute(f"GRANT SELECT, INSERT ON inventory_item TO {LATE}")
+    with session(conninfo, LATE) as late:
+        late.execute("CREATE TEMPORARY TABLE scratch (x int)")
+        late.execute(f"SET search_path = {search_path}")
+        with pytest.raises(errors.InsufficientPrivilege, match="compat_blue"):
+            late.execute(
+                "INSERT INTO inventory_item (sku, qty, price_cents, code) "
+                "VALUES ('late', 1500, 1, 'e')"
+            )
+    with session(conninfo, BLUE) as blue:  # may use the schema: only pg_temp misleads it
+        blue.execute("CREATE TEMPORARY TABLE scratch (x int)")
+        blue.execute(f"SET search_path = {search_path}")
+        insert = (
+            "INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ('blue', 1500, 1, 'e')"
+        )
+        if search_path.startswith(("pg_temp", "pg_catalog")):
+            with pytest.raises(errors.InsufficientPrivilege, match="compat_blue"):
+                blue.execute(insert)
+        else:
+            blue.execute(insert)
+            with session(conninfo, GREEN, "green") as green:
+                query = "SELECT qty FROM inventory_item WHERE sku = 'blue'"
+                assert green.execute(query).fetchone() == (Decimal("1.500"),)
+
+
+def test_a_reused_legacy_name_gets_the_guard_without_any_sync_step(roles, conninfo):
+    """``note`` removed and ``attrs`` renamed to ``note``: no sync step, but a legacy
+    session on the base table would write its note into the old ``attrs``."""
+    apply_operations(
+        [RemoveCompatColumn("item", "note"), RenameCompatColumn("item", "attrs", "note")],
+        "inventory",
+        "0001_initial",
+    )
+    with session(conninfo, OWNER) as owner:
+        owner.execute(f"GRANT SELECT, INSERT ON inventory_item TO {LATE}")
+    with session(conninfo, LATE, "blue") as late:
+        with pytest.raises(errors.InsufficientPrivilege, match="compat_blue"):
+            late.execute(
+                "INSERT INTO inventory_item (sku, qty, price_cents, code, note) "
+                "VALUES ('late', 1, 1, 'e', 'a legacy note')"
+            )
+
+
+def test_revoke_during_the_rollout_reaches_the_legacy_colour(roles, conninfo):
+    """Without column-level grants the view reads with the caller's rights: the
+    table's REVOKE holds through it at once."""
+    with session(conninfo, OWNER) as owner:
+        owner.execute(f"REVOKE SELECT (id, sku, qty) ON inventory_item FROM {REPORT}")
+    expand()
+    with session(conninfo, OWNER) as owner:
+        owner.execute(f"REVOKE ALL ON inventory_item FROM {BLUE}")
+    with session(conninfo, BLUE, "blue") as blue:
+        with pytest.raises(errors.InsufficientPrivilege):
+            blue.execute("SELECT sku FROM inventory_item")
+    mend(conninfo, problems())  # the view's own grants, now excess
+    assert problems() == []
+
+
+def test_revoke_on_a_table_with_column_grants_is_listed_until_repeated(roles, conninfo):
+    """With column-level grants the view reads with its owner's rights, checked against
+    the copied grants: a REVOKE on the table must be repeated on the view, and `compat
+    status` says so until it is."""
+    expand()
+    with session(conninfo, OWNER) as owner:
+        owner.execute(f"REVOKE ALL ON inventory_item FROM {BLUE}")
+    assert [line.split(" but ")[0] for line in problems()] == [
+        f"{BLUE} holds {privilege} on the legacy view of public.inventory_item"
+        for privilege in ("DELETE", "INSERT", "SELECT", "UPDATE")
+    ]
+    mend(conninfo, problems())
+    assert problems() == []
+    with session(conninfo, BLUE, "blue") as blue:
+        with pytest.raises(errors.InsufficientPrivilege):
+            blue.execute("SELECT sku FROM inventory_item")
+
+
+def test_views_take_no_default_privileges_and_keep_grant_options(roles, conninfo):
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        su.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {MIGRATOR} GRANT SELECT ON TABLES TO {LATE}")
+    with session(conninfo, OWNER) as owner:
+        owner.execute(f"GRANT SELECT ON inventory_item TO {GREEN} WITH GRANT OPTION")
+    try:
+        expand()
+        query = "SELECT has_table_privilege(%s, 'compat_blue.inventory_item', %s)"
+        with psycopg.connect(conninfo, autocommit=True) as su:
+            assert su.execute(query, [LATE, "SELECT"]).fetchone() == (False,)
+            assert su.execute(query, [GREEN, "SELECT WITH GRANT OPTION"]).fetchone() == (True,)
+        assert problems() == []
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as su:
+            su.execute(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {MIGRATOR} REVOKE SELECT ON TABLES FROM {LATE}"
+            )
 
 
 def test_row_level_security_holds_through_the_legacy_view(roles, conninfo, pg_server):
