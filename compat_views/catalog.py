@@ -61,28 +61,58 @@ def first_base_schema(connection) -> str:
 
 
 def base_schema(connection, table: str) -> str:
-    """The schema holding ``table``, read from the connection's search_path.
-
-    Legacy schemas are skipped: they hold views of the table, never the table.
-    """
-    rows = _rows(
-        connection,
-        """
-        SELECT n.nspname
-        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nspname, pos)
-        JOIN pg_catalog.pg_namespace n ON n.nspname = s.nspname
-        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
-        WHERE c.relname = %s AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE %s
-        ORDER BY s.pos LIMIT 1
-        """,
-        [table, _LEGACY_SCHEMAS],
-    )
-    if not rows:
+    """The schema holding ``table``, read from the connection's search_path."""
+    found = base_tables(connection, [table])
+    if not found:
         raise InvalidOperation(
             f"Table {table!r} was not found in the search_path of this connection. "
             "Check the model's db_table and that its migrations have been applied."
         )
-    return rows[0][0]
+    return found[0][0]
+
+
+def base_tables(connection, names: list[str]) -> list[tuple[str, str]]:
+    """(schema, table) of each of ``names`` that exists, first in the search_path.
+
+    Legacy schemas are skipped: they hold views of the table, never the table.
+    """
+    return _rows(
+        connection,
+        """
+        SELECT DISTINCT ON (c.relname) n.nspname, c.relname
+        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nspname, pos)
+        JOIN pg_catalog.pg_namespace n ON n.nspname = s.nspname
+        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+        WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE %s
+        ORDER BY c.relname, s.pos
+        """,
+        [list(names), _LEGACY_SCHEMAS],
+    )
+
+
+def foreign_keys(connection, tables: list[tuple[str, str]]) -> list[tuple[tuple, tuple]]:
+    """(referencing, referenced) (schema, table) pairs of the foreign keys between two
+    different tables, at least one of them among ``tables``."""
+    rows = _rows(
+        connection,
+        """
+        SELECT DISTINCT rn.nspname, r.relname, fn.nspname, f.relname
+        FROM pg_catalog.pg_constraint k
+        JOIN pg_catalog.pg_class r ON r.oid = k.conrelid
+        JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+        JOIN pg_catalog.pg_class f ON f.oid = k.confrelid
+        JOIN pg_catalog.pg_namespace fn ON fn.oid = f.relnamespace
+        WHERE k.contype = 'f' AND k.conparentid = 0 AND k.conrelid <> k.confrelid
+          AND EXISTS (
+            SELECT 1
+            FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]))
+                AS t(nspname, relname)
+            WHERE (t.nspname, t.relname) IN ((rn.nspname, r.relname), (fn.nspname, f.relname)))
+        ORDER BY 1, 2, 3, 4
+        """,
+        [[schema for schema, _ in tables], [table for _, table in tables]],
+    )
+    return [((row[0], row[1]), (row[2], row[3])) for row in rows]
 
 
 def columns(connection, schema: str, table: str) -> list[Column]:

@@ -6,8 +6,8 @@
 | COMPAT_VIEWS_COLOURS | ("blue", "green") | the deployment slots |
 | COMPAT_VIEWS_LEGACY_COLOUR | the other colour | needed only with more than two colours |
 | COMPAT_VIEWS_PLAIN_MIGRATIONS | False | run compat operations as plain Django ones |
-| COMPAT_VIEWS_LOCK_TIMEOUT_MS | 500 | lock_timeout of each DDL statement |
-| COMPAT_VIEWS_DDL_ATTEMPTS | 30 | tries per DDL statement before giving up |
+| COMPAT_VIEWS_LOCK_TIMEOUT_MS | 500 | how long a rollout step waits for its locks |
+| COMPAT_VIEWS_DDL_ATTEMPTS | 30 | tries per rollout step before giving up |
 | COMPAT_VIEWS_DDL_MAX_BACKOFF | 5.0 | longest pause between tries, seconds |
 | COMPAT_VIEWS_BACKFILL_BATCH_SIZE | 5000 | rows per backfill transaction |
 | COMPAT_VIEWS_BACKFILL_PAUSE | 0.0 | seconds to sleep between backfill batches |

@@ -3,8 +3,9 @@
 Operations and management commands stay thin and call in here. Each step reads
 the rollout state, composes the legacy shape of the tables it touches
 (``mapping.compose``), renders the statements (``ddl``, ``views``, ``triggers``)
-and runs them through ``sql.execute`` (lock_timeout + retry). State rows are
-written in the same transaction as the DDL they describe.
+and runs them through ``sql`` (steps under lock_timeout, each retried whole after
+taking its locks in one order, ``lock``). State rows are written in the same
+transaction as the DDL they describe.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .mapping import RENAME_TABLE, Plan, compose, referenced
 from .models import AppliedOperation, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
+Table = tuple[str, str]  # (schema, table)
 
 
 def colour_tag(colour: str) -> str:
@@ -284,24 +286,86 @@ def check_expression(
         ) from exc
 
 
-def lock(schema_editor, rollout: Rollout, tables: Iterable[TouchedTable]) -> None:
-    """Take each table's locks in the order legacy writers take them: view, then base table.
+def lock_order(tables: Iterable[Table], references: list[tuple[Table, Table]]) -> list[Table]:
+    """Referencing tables before the tables they reference, then by name.
 
-    A legacy INSERT locks the view first and the base table second. DDL that took the
-    base table first and then wanted the view would wait on writers that wait on it,
-    until lock_timeout, on every retry. ``LOCK`` on a view also locks its base table.
+    An application statement locks the table it writes before the table its
+    foreign-key check reads (the check runs after the row is written; Django's, at
+    commit). A step holding the referenced table while it waited for the referencing
+    one would wait on writers that wait on it.
     """
+    depth = dict.fromkeys(tables, 0)
+    for _ in depth:  # the longest chain of referencing tables above each; a cycle stops at len
+        for child, parent in references:
+            depth[parent] = max(depth[parent], min(depth[child] + 1, len(depth)))
+    return sorted(depth, key=lambda table: (depth[table], table))
+
+
+def _views(connection, rollout: Rollout | None) -> dict[Table, str]:
+    """The quoted legacy view of each touched table that has one by now."""
+    if rollout is None:
+        return {}
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
-    for touched in sorted(tables, key=lambda t: t.pk):
-        view_exists = catalog.relation_exists(
-            schema_editor.connection, legacy_schema, touched.legacy_name
-        )
-        target = (
-            sql.ident(legacy_schema, touched.legacy_name)
-            if view_exists
-            else sql.ident(touched.schema, touched.table)
-        )
-        sql.execute(schema_editor, f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE")
+    return {
+        (touched.schema, touched.table): sql.ident(legacy_schema, touched.legacy_name)
+        for touched in rollout.tables.all()
+        if catalog.relation_exists(connection, legacy_schema, touched.legacy_name)
+    }
+
+
+def lock(
+    schema_editor, rollout: Rollout | None, tables: Iterable[Table], *, linked: bool = False
+) -> None:
+    """Take every lock of a step in one statement, in one global order.
+
+    The order is the one application statements follow: a table's legacy view before
+    the table (a legacy INSERT locks the view, then its base table; ``LOCK`` on a view
+    also locks its base table), a referencing table before the one it references.
+    While one is busy, the step gives up all of them (``sql.lock``). ``linked`` adds
+    every table a foreign key links to ``tables``: dropping a foreign key (with its
+    column or table) also locks the table it references, and dropping or renaming a
+    table's incoming keys locks the tables they belong to.
+    """
+    connection = schema_editor.connection
+    members = set(tables)
+    references = catalog.foreign_keys(connection, sorted(members))
+    if linked:
+        members.update(table for pair in references for table in pair)
+    references = [pair for pair in references if set(pair) <= members]
+    views = _views(connection, rollout)
+    relations = []
+    for table in lock_order(members, references):
+        if table in views:
+            relations.append(views[table])
+        relations.append(sql.ident(*table))
+    sql.lock(schema_editor, relations)
+
+
+def lock_ahead(schema_editor, tables: list[str]) -> None:
+    """Lock every table a migration's compat operations will change, before the first of
+    them changes anything.
+
+    Inside Django's migration transaction only this first acquisition can be undone
+    and retried (it is a savepoint); the later operations find their locks held.
+    ``tables`` are named as the state names them before each operation: a name an
+    earlier operation's rename has yet to give is the renamed table's, already
+    listed under its present name. The rollout's state row is locked first, as in
+    ``complete`` and ``rollback``.
+    """
+    connection = schema_editor.connection
+    rollout = pending(connection.alias, lock=True)
+    lock(schema_editor, rollout, catalog.base_tables(connection, tables))
+
+
+def _changed_tables(operations: Iterable[AppliedOperation]) -> set[Table]:
+    """The tables completing or undoing ``operations`` changes: theirs, and the
+    many-to-many tables a removed model's table takes with it."""
+    tables = set()
+    for operation in operations:
+        touched = operation.touched
+        tables.add((touched.schema, touched.table))
+        tables.update((touched.schema, name) for name in operation.spec.get("through", []))
+    return tables
 
 
 def apply(
@@ -312,8 +376,10 @@ def apply(
     spec: dict,
     backfill_needed: bool = False,
 ) -> AppliedOperation:
-    """Run an operation's expand DDL, record it, and rebuild the table's view and trigger."""
-    lock(schema_editor, rollout, [touched])
+    """Run an operation's expand DDL, record it, and rebuild the table's view and trigger.
+
+    The table is locked already (``lock_ahead``).
+    """
     sql.execute_all(schema_editor, ddl.expand(touched.schema, touched.table, spec))
     _follow_rename(touched, spec["new"] if spec["kind"] == RENAME_TABLE else None)
     seq = (rollout.operations.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
@@ -416,7 +482,11 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
             "later migrations first, or run `manage.py compat rollback` to undo them all."
         )
     touched = operation.touched
-    lock(schema_editor, rollout, [touched])
+    # The migration's first undo takes the locks of all of its operations.
+    siblings = rollout.operations.filter(
+        app_label=operation.app_label, migration=operation.migration
+    )
+    lock(schema_editor, rollout, _changed_tables(siblings.select_related("touched")), linked=True)
     _drop_table_objects(schema_editor, rollout, touched)
     _undo_ddl(schema_editor, touched, operation.spec)
     operation.delete()
@@ -603,19 +673,29 @@ def complete(alias: str, force: bool = False) -> Rollout:
                     "rows hold NULL (their `up` gave NULL). Fill them (the new colour can), "
                     "then run `compat complete` again; nothing else was changed."
                 ) from exc
-    with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
-        rollout = pending(alias, lock=True)
-        lock(editor, rollout, rollout.tables.all())
-        for touched in rollout.tables.all():
-            _drop_table_objects(editor, rollout, touched)
-        for operation, names in finishing(rollout):
-            touched = operation.touched
-            spec = _without_vanished(connection, operation)
-            sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec, names))
-            sql.execute_all(
-                editor, constraints.partition_index_renames(connection, touched.schema, spec)
-            )
-        _close(editor, rollout, Rollout.COMPLETED)
+    with connection.schema_editor(atomic=False) as editor:
+        return sql.step(
+            editor, lambda: _finish(editor), "the final transaction of `compat complete`"
+        )
+
+
+def _finish(editor) -> Rollout:
+    """``complete``'s one transaction, run again from the start while a lock is busy."""
+    connection = editor.connection
+    rollout = pending(connection.alias, lock=True)
+    lock(
+        editor, rollout, _changed_tables(rollout.operations.select_related("touched")), linked=True
+    )
+    for touched in rollout.tables.all():
+        _drop_table_objects(editor, rollout, touched)
+    for operation, names in finishing(rollout):
+        touched = operation.touched
+        spec = _without_vanished(connection, operation)
+        sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec, names))
+        sql.execute_all(
+            editor, constraints.partition_index_renames(connection, touched.schema, spec)
+        )
+    _close(editor, rollout, Rollout.COMPLETED)
     return rollout
 
 
@@ -755,21 +835,25 @@ def rollback(alias: str, force: bool = False) -> Rollout:
     if not force:
         check_sessions(alias, rollout.new_colour, "rollback")
         check_plain_operations(alias, rollout)
-    connection = connections[alias]
-    with transaction.atomic(using=alias), connection.schema_editor(atomic=False) as editor:
-        rollout = pending(alias, lock=True)
-        lock(editor, rollout, rollout.tables.all())
-        operations = list(rollout.operations.order_by("-seq"))
-        migrations = {(o.app_label, o.migration) for o in operations if o.migration}
-        tables = {touched.pk: touched for touched in rollout.tables.all()}
-        for touched in tables.values():
-            _drop_table_objects(editor, rollout, touched)
-        for operation in operations:  # one object per table: a table rename moves it
-            _undo_ddl(editor, tables[operation.touched_id], operation.spec)
-        recorder = MigrationRecorder(connection)
-        for app_label, name in sorted(migrations):
-            recorder.record_unapplied(app_label, name)
-        _close(editor, rollout, Rollout.ROLLED_BACK)
+    with connections[alias].schema_editor(atomic=False) as editor:
+        return sql.step(editor, lambda: _roll_back(editor), "the transaction of `compat rollback`")
+
+
+def _roll_back(editor) -> Rollout:
+    """``rollback``'s one transaction, run again from the start while a lock is busy."""
+    rollout = pending(editor.connection.alias, lock=True)
+    operations = list(rollout.operations.order_by("-seq").select_related("touched"))
+    lock(editor, rollout, _changed_tables(operations), linked=True)
+    migrations = {(o.app_label, o.migration) for o in operations if o.migration}
+    tables = {touched.pk: touched for touched in rollout.tables.all()}
+    for touched in tables.values():
+        _drop_table_objects(editor, rollout, touched)
+    for operation in operations:  # one object per table: a table rename moves it
+        _undo_ddl(editor, tables[operation.touched_id], operation.spec)
+    recorder = MigrationRecorder(editor.connection)
+    for app_label, name in sorted(migrations):
+        recorder.record_unapplied(app_label, name)
+    _close(editor, rollout, Rollout.ROLLED_BACK)
     return rollout
 
 

@@ -1,4 +1,4 @@
-"""Quoting and the one DDL executor: short lock_timeout, retried with backoff.
+"""Quoting and the one DDL executor: steps under a short lock_timeout, retried whole.
 
 Identifiers go through psycopg's ``sql.Identifier`` (it escapes embedded quotes,
 which Django's ``quote_name`` does not). Every statement is handed to
@@ -8,10 +8,13 @@ show it verbatim and a ``%`` in a user expression is never read as a placeholder
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import TypeVar
 
 from django.db import OperationalError, transaction
 from psycopg import errors as pg_errors
@@ -21,6 +24,9 @@ from . import conf
 from .errors import LockTimeoutExhausted
 
 logger = logging.getLogger("compat_views")
+T = TypeVar("T")
+# Aliases whose connection is inside a step in this thread: their statements are part of it.
+_in_step: ContextVar[frozenset[str]] = ContextVar("compat_views_in_step", default=frozenset())
 
 
 def ident(*parts: str) -> str:
@@ -45,50 +51,87 @@ def _back_off(attempt: int, attempts: int) -> None:
     time.sleep(pause)
 
 
-def execute(schema_editor, statement: str) -> None:
-    """Run one DDL statement under ``lock_timeout``, retrying while the lock is busy.
+def _set_lock_timeout(connection, value: str) -> str:
+    """Set lock_timeout for the current transaction; return what it was."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_catalog.current_setting('lock_timeout'), "
+            "pg_catalog.set_config('lock_timeout', %s, true)",
+            [value],
+        )
+        return cursor.fetchone()[0]
 
-    A DDL statement that queues for a lock makes every later query on the table
-    queue behind it, so a long transaction elsewhere would stall the application.
-    With a short lock_timeout the statement gives up instead, its savepoint rolls
-    back, the application's queries proceed, and we try again after a backoff.
+
+def step(schema_editor, body: Callable[[], T], what: str) -> T:
+    """Run ``body`` all or nothing under ``lock_timeout``; while a lock is busy, undo all
+    of it and run it again after a backoff.
+
+    A statement that queues for a lock makes every later query on the table queue
+    behind it, so a long transaction elsewhere would stall the application; with a
+    short lock_timeout the statement gives up instead. Retrying only that statement
+    would keep every lock the step took before it, and their writers would wait for
+    the whole retry; so the whole step rolls back (its transaction, or its savepoint
+    inside the caller's: a rolled-back subtransaction releases its locks) before it
+    waits. A step run inside a step is part of it, with no retry of its own.
     """
-    if schema_editor.collect_sql:
-        schema_editor.execute(statement, params=None)
-        return
-    connection = schema_editor.connection
+    alias = schema_editor.connection.alias
+    if schema_editor.collect_sql or alias in _in_step.get():
+        return body()
     attempts = conf.ddl_attempts()
-    for attempt in range(1, attempts + 1):
+    for attempt in itertools.count(1):
+        token = _in_step.set(_in_step.get() | {alias})
         try:
-            with transaction.atomic(using=connection.alias):
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_catalog.current_setting('lock_timeout')")
-                    previous = cursor.fetchone()[0]
-                    cursor.execute(
-                        "SELECT pg_catalog.set_config('lock_timeout', %s, true)",
-                        [f"{conf.lock_timeout_ms()}ms"],
-                    )
-                schema_editor.execute(statement, params=None)
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT pg_catalog.set_config('lock_timeout', %s, true)", [previous]
-                    )
-            return
+            with transaction.atomic(using=alias):
+                previous = _set_lock_timeout(
+                    schema_editor.connection, f"{conf.lock_timeout_ms()}ms"
+                )
+                result = body()
+                _set_lock_timeout(schema_editor.connection, previous)
+            return result
         except OperationalError as exc:
             if not _is_lock_timeout(exc):
                 raise
             if attempt == attempts:
                 raise LockTimeoutExhausted(
-                    f"Gave up after {attempts} tries: another transaction kept a lock this "
-                    f"statement needs.\n  {statement.strip()[:300]}\nFind it in pg_stat_activity "
-                    "/ pg_locks, let it finish, then run the command again."
+                    f"Gave up after {attempts} tries: another transaction kept a lock that this "
+                    f"needs:\n  {what.strip()[:300]}\nFind it in pg_stat_activity / pg_locks, "
+                    "let it finish, then run the command again."
                 ) from exc
-            _back_off(attempt, attempts)
+        finally:
+            _in_step.reset(token)
+        _back_off(attempt, attempts)
+
+
+def execute(schema_editor, statement: str) -> None:
+    """Run one DDL statement, as a step of its own unless it is part of one."""
+    step(schema_editor, lambda: schema_editor.execute(statement, params=None), statement)
 
 
 def execute_all(schema_editor, statements: Iterable[str]) -> None:
     for statement in statements:
         execute(schema_editor, statement)
+
+
+def lock(schema_editor, relations: list[str]) -> None:
+    """``LOCK`` the quoted ``relations`` in one statement, in the order given.
+
+    Each lock it waits for gets an equal share of one lock_timeout, so however many
+    are busy, the step lets go of everything within one lock_timeout. An application
+    session that waits on a lock the step already holds, while the step waits on one
+    that session holds, is in a cycle that Postgres checks after deadlock_timeout
+    (1 s by default) and breaks by failing that session; the step must give up first.
+    """
+    if not relations:
+        return
+    statement = f"LOCK TABLE {', '.join(relations)} IN ACCESS EXCLUSIVE MODE"
+    share = max(1, conf.lock_timeout_ms() // len(relations))
+
+    def take() -> None:
+        previous = _set_lock_timeout(schema_editor.connection, f"{share}ms")
+        schema_editor.execute(statement, params=None)
+        _set_lock_timeout(schema_editor.connection, previous)
+
+    step(schema_editor, take, statement)
 
 
 def execute_concurrently(schema_editor, statement: str, undo_failed: str | None = None) -> None:

@@ -15,6 +15,7 @@ INSTALLED_APPS = [
     "tests.scenarios.stamps",
     "tests.scenarios.ledger",
     "tests.scenarios.partitioned",
+    "tests.scenarios.atlas",
 ]
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")

@@ -18,8 +18,9 @@ from .. import conf, ddl, lifecycle, naming
 from ..errors import InvalidOperation
 
 
-def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
-    """The migration applying ``operation``, found on the call stack.
+def _applying(operation: Operation) -> tuple[Migration, int] | None:
+    """The migration applying ``operation`` and the operation's index in it, found on
+    the call stack.
 
     Django's ``Migration.apply`` / ``unapply`` call ``database_forwards`` /
     ``database_backwards`` directly and pass no migration name; ``compat rollback``
@@ -32,11 +33,33 @@ def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
             if isinstance(candidate, Migration):
                 for position, item in enumerate(candidate.operations):
                     if item is operation:
-                        return lifecycle.Origin(app_label, candidate.name, position)
+                        return candidate, position
             frame = frame.f_back
     finally:
         del frame
-    return lifecycle.Origin(app_label, "", 0)
+    return None
+
+
+def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
+    found = _applying(operation)
+    if found is None:
+        return lifecycle.Origin(app_label, "", 0)
+    migration, position = found
+    return lifecycle.Origin(app_label, migration.name, position)
+
+
+def tables_ahead(operation: CompatOperation, app_label: str, from_state) -> list[str]:
+    """The tables ``operation`` and the later compat operations of its migration change,
+    each named as the state names it just before that operation."""
+    found = _applying(operation)
+    later = found[0].operations[found[1] :] if found else [operation]
+    state, tables = from_state.clone(), []
+    for item in later:
+        if isinstance(item, CompatOperation):
+            item.check_state(app_label, state)
+            tables.append(state.apps.get_model(app_label, item.model_name)._meta.db_table)
+        item.state_forwards(app_label, state)
+    return tables
 
 
 def refuse_non_atomic(plan=None, **kwargs) -> None:
@@ -140,6 +163,7 @@ class CompatOperation(Operation):
             return
         if not schema_editor.collect_sql:
             lifecycle.require_state_tables(schema_editor.connection)
+            lifecycle.lock_ahead(schema_editor, tables_ahead(self, app_label, from_state))
         self.expand(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
