@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 import uuid
 
-from django.db import models
+from django.conf import settings
+from django.db import DatabaseError, models, transaction
 from django.db.migrations.operations import AddField, AlterField, RemoveField, RenameField
 from django.db.models import NOT_PROVIDED
 from django.utils import timezone
@@ -12,6 +15,7 @@ from django.utils import timezone
 from .. import catalog, constraints, lifecycle, naming
 from ..errors import InvalidOperation
 from ..mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
+from ..sql import literal
 from .base import CompatOperation
 
 
@@ -61,15 +65,51 @@ class RenameCompatColumn(CompatOperation):
         self.run(app_label, schema_editor, target, spec)
 
 
-# Callables Django calls once per model instance, and SQL that PostgreSQL evaluates once
-# per row to the same effect, with the server version it needs. statement_timestamp() is
-# what Django's own ``Now()`` uses: the rows of one statement share its moment.
-_SQL_TWINS = (
-    (uuid.uuid4, "pg_catalog.gen_random_uuid()", 130000),
-    (timezone.now, "pg_catalog.statement_timestamp()", 0),
-)
+# Callables Django calls once per model instance whose value PostgreSQL can compute once per
+# row instead. statement_timestamp() is what Django's own ``Now()`` uses: the rows of one
+# statement share its moment.
+_NOW = "pg_catalog.statement_timestamp()"
+_TIMESTAMPTZ, _TIMESTAMP = "timestamp with time zone", "timestamp without time zone"
+_TIME = "time without time zone"
+_UUID_SINCE = 130000  # gen_random_uuid() is built in from PostgreSQL 13
+_CLOCKS = (timezone.now, datetime.date.today)
 # Callables every call of which returns an equal value (``default=dict``): one value is exact.
 _CONSTANT_CALLABLES = (dict, list, tuple, set, frozenset, str, bytes, int, float, bool)
+
+
+def _column_type(type_sql: str) -> str:
+    """A column type as ``format_type()`` names it, without modifiers (a custom field may say
+    ``timestamptz(3)``): what Django stores for the current time depends on it."""
+    name = " ".join(re.sub(r"\(.*?\)", " ", type_sql.lower()).split())
+    return {"timestamptz": _TIMESTAMPTZ, "timestamp": _TIMESTAMP, "time": _TIME}.get(name, name)
+
+
+def _wall_clock(zone: str | None, cast: str) -> str | None:
+    """The current time on the clocks of ``zone``, whichever TimeZone the inserting session
+    has (a Django session of either colour, or any other client)."""
+    return f"({_NOW} AT TIME ZONE {literal(zone)}){cast}" if zone else None
+
+
+def _clock_sql(function, column_type: str, connection) -> str | None:
+    """What Django stores for ``function()`` in a ``column_type`` column, as per-row SQL.
+
+    timezone.now() is an instant with USE_TZ, else the naive local time in TIME_ZONE. A
+    timestamptz column stores the instant. A timestamp column stores the wall time of the
+    connection's zone (a session in that zone casts the aware value; without USE_TZ that
+    zone is TIME_ZONE). DateField converts an aware value to TIME_ZONE before taking its
+    date; TimeField takes the time as it is (UTC with USE_TZ). date.today() is the date in
+    the process's zone, which Django sets to TIME_ZONE.
+    """
+    now_zone = "UTC" if settings.USE_TZ else settings.TIME_ZONE
+    twins = {
+        _TIMESTAMPTZ: _NOW,
+        _TIMESTAMP: _wall_clock(connection.timezone_name, ""),
+        "date": _wall_clock(settings.TIME_ZONE, "::date"),
+        _TIME: _wall_clock(now_zone, "::time"),
+    }
+    if function == datetime.date.today:
+        return twins["date"] if column_type == "date" else None
+    return twins.get(column_type)
 
 
 def _db_default_sql(schema_editor, field: models.Field) -> str | None:
@@ -95,25 +135,64 @@ def _varies_per_call(field: models.Field) -> bool:
     )
 
 
-def _per_row_sql(schema_editor, field: models.Field) -> str | None:
+def _per_row_sql(what: str, schema_editor, field: models.Field) -> str | None:
     """The Python default as SQL that PostgreSQL evaluates for each row inserted without
     the column, as Django calls it for each instance; None for a callable with no SQL
     twin, whose one value frozen for every row would be wrong (a unique violation on the
     second row, or the migration's time in every row)."""
     if not _varies_per_call(field):
         return _once_sql(schema_editor, field)
-    version = catalog.server_version(schema_editor.connection)
-    for function, sql, since in _SQL_TWINS:
-        if field.default is function and version >= since:
-            return sql
-    return None
+    connection = schema_editor.connection
+    if field.default == uuid.uuid4:
+        if catalog.server_version(connection) < _UUID_SINCE:
+            return None
+        return "pg_catalog.gen_random_uuid()"
+    if field.default not in _CLOCKS:
+        return None
+    sql = _clock_sql(field.default, _column_type(field.db_type(connection)), connection)
+    if sql not in (None, _NOW):
+        _refuse_unknown_zone(what, connection, sql)
+    return sql
 
 
-def _callable_problem(field: models.Field) -> str | None:
+def _refuse_unknown_zone(what: str, connection, sql: str) -> None:
+    """Evaluate a clock twin once, before any DDL: a TIME_ZONE that this server's time zone
+    data lacks would otherwise fail every insert of the rollout that needs the default."""
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(f"SELECT {sql}")
+    except DatabaseError as exc:
+        detail = str(exc.__cause__ or exc).strip().splitlines()[0]
+        raise InvalidOperation(
+            f"{what}: rows inserted without the column would get {sql}, the SQL twin of the "
+            f"field's default, and PostgreSQL refuses it: {detail}. Set TIME_ZONE (and the "
+            "database's TIME_ZONE) to a zone in this server's pg_timezone_names, or update "
+            "its time zone data; nothing was changed."
+        ) from exc
+
+
+def _dotted(function) -> str:
+    """``datetime.date.today`` as a message names it (a builtin's method has no module)."""
+    module = (
+        getattr(function, "__module__", None) or getattr(function, "__self__", function).__module__
+    )
+    return f"{module}.{getattr(function, '__qualname__', function)}"
+
+
+def _callable_problem(schema_editor, field: models.Field) -> str | None:
     """Why a callable default cannot serve rows inserted during the rollout, if it is one."""
     if not _varies_per_call(field):
         return None
-    name = f"{field.default.__module__}.{getattr(field.default, '__qualname__', field.default)}"
+    name = _dotted(field.default)
+    if field.default == uuid.uuid4:
+        version = catalog.server_version(schema_editor.connection)
+        return (
+            f"its default {name}() runs as gen_random_uuid() for each row, which PostgreSQL "
+            f"has from version 13 on, and this server runs {version // 10000}"
+        )
+    if field.default in _CLOCKS:
+        column_type = _column_type(field.db_type(schema_editor.connection))
+        return f"its default {name}() has no SQL twin for a {column_type} column"
     return (
         f"its default {name}() is Python code that PostgreSQL cannot run for each row (and "
         "one of its values frozen for every row would be wrong)"
@@ -142,7 +221,7 @@ def column_spec(what: str, schema_editor, field: models.Field) -> dict:
         "type": type_sql,
         "collation": getattr(field, "db_collation", None),
         "not_null": not field.null,
-        "default": _per_row_sql(schema_editor, field) if db_default is None else db_default,
+        "default": _per_row_sql(what, schema_editor, field) if db_default is None else db_default,
         "db_default": db_default is not None,
         "comment": getattr(field, "db_comment", None),
     }
@@ -263,7 +342,7 @@ class AddCompatColumn(CompatOperation):
             **column_spec(what, schema_editor, field),
         }
         if spec["not_null"] and spec["default"] is None and not self.up:
-            problem = _callable_problem(field) or "has neither `up` nor a default"
+            problem = _callable_problem(schema_editor, field) or "has neither `up` nor a default"
             raise InvalidOperation(
                 f"{what}: the column is NOT NULL but {problem}, so rows the legacy colour "
                 "inserts could not be stored. Pass `up` (a SQL expression over the legacy "
@@ -424,9 +503,9 @@ class RemoveCompatColumn(CompatOperation):
         elif (
             column.not_null and column.default is None and not (column.identity or column.generated)
         ):
-            default = _per_row_sql(schema_editor, field)
+            default = _per_row_sql(what, schema_editor, field)
             if default is None:
-                problem = _callable_problem(field) or "has no default"
+                problem = _callable_problem(schema_editor, field) or "has no default"
                 raise InvalidOperation(
                     f"{what}: the column is NOT NULL and {problem}, so rows the new colour "
                     "inserts would break the legacy colour. Pass `down` (a SQL expression over "
