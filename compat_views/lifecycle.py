@@ -736,7 +736,7 @@ def check_plain_operations(alias: str, rollout: Rollout) -> None:
     """
     from django.db.migrations.loader import MigrationLoader
 
-    from .operations.base import CompatOperation
+    from .operations.base import CompatOperation, database_operations
 
     loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
     names = sorted({(o.app_label, o.migration) for o in rollout.operations.all() if o.migration})
@@ -746,7 +746,7 @@ def check_plain_operations(alias: str, rollout: Rollout) -> None:
         if (app, name) in loader.disk_migrations
         and any(
             not isinstance(op, CompatOperation)
-            for op in loader.disk_migrations[app, name].operations
+            for op in database_operations(loader.disk_migrations[app, name].operations)
         )
     ]
     if mixed:

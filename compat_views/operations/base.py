@@ -10,17 +10,32 @@ operation's backwards would.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable, Iterator
 
-from django.db.migrations import Migration
+from django.db.migrations import Migration, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 
 from .. import conf, ddl, lifecycle, naming
 from ..errors import InvalidOperation
 
 
+def database_operations(operations: Iterable[Operation]) -> Iterator[Operation]:
+    """The operations that act on the database, those inside SeparateDatabaseAndState too.
+
+    Django runs a wrapper's ``database_operations`` (never its ``state_operations``) as if
+    they stood in the migration, so whatever asks which operations a migration runs on the
+    database (its origin, the tables ahead, the non-atomic refusal) must look inside.
+    """
+    for operation in operations:
+        if isinstance(operation, SeparateDatabaseAndState):
+            yield from database_operations(operation.database_operations)
+        else:
+            yield operation
+
+
 def _applying(operation: Operation) -> tuple[Migration, int] | None:
-    """The migration applying ``operation`` and the operation's index in it, found on
-    the call stack.
+    """The migration applying ``operation`` and the operation's index among its database
+    operations (a wrapped one has its own), found on the call stack.
 
     Django's ``Migration.apply`` / ``unapply`` call ``database_forwards`` /
     ``database_backwards`` directly and pass no migration name; ``compat rollback``
@@ -31,7 +46,7 @@ def _applying(operation: Operation) -> tuple[Migration, int] | None:
         while frame is not None:
             candidate = frame.f_locals.get("self")
             if isinstance(candidate, Migration):
-                for position, item in enumerate(candidate.operations):
+                for position, item in enumerate(database_operations(candidate.operations)):
                     if item is operation:
                         return candidate, position
             frame = frame.f_back
@@ -52,7 +67,7 @@ def tables_ahead(operation: CompatOperation, app_label: str, from_state) -> list
     """The tables ``operation`` and the later compat operations of its migration change,
     each named as the state names it just before that operation."""
     found = _applying(operation)
-    later = found[0].operations[found[1] :] if found else [operation]
+    later = list(database_operations(found[0].operations))[found[1] :] if found else [operation]
     state, tables = from_state.clone(), []
     for item in later:
         if isinstance(item, CompatOperation):
@@ -76,7 +91,7 @@ def refuse_non_atomic(plan=None, **kwargs) -> None:
         f"{migration.app_label}.{migration.name}"
         for migration, _ in plan or []
         if not migration.atomic
-        and any(isinstance(op, CompatOperation) for op in migration.operations)
+        and any(isinstance(op, CompatOperation) for op in database_operations(migration.operations))
     ]
     if found:
         raise InvalidOperation(
