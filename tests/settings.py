@@ -16,6 +16,7 @@ INSTALLED_APPS = [
     "tests.scenarios.ledger",
     "tests.scenarios.partitioned",
     "tests.scenarios.atlas",
+    "tests.scenarios.lookup",
 ]
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")
