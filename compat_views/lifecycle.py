@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
-from django.db import IntegrityError, connections, transaction
+from django.db import DataError, IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
-from .errors import InvalidOperation, RolloutConflict, SessionsConnected
+from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
 from .mapping import RENAME_TABLE, Plan, compose, referenced
 from .models import AppliedOperation, Rollout, TouchedTable
 
@@ -577,8 +577,24 @@ def run_backfills(alias: str, stream=None) -> int:
         index = index_in_plan(operation)
         (sync,) = [s for s in plan.ups if s.operation == index]
         progress = backfill.Progress(stream)
-        filled += backfill.run(alias, operation, plan, sync, legacy_schema, progress)
+        try:
+            filled += backfill.run(alias, operation, plan, sync, legacy_schema, progress)
+        except DataError as exc:  # the batch rolled back; its checkpoint stays behind it
+            raise _backfill_failed(operation, plan.physical[sync.target], exc) from exc
     return filled
+
+
+def _backfill_failed(operation: AppliedOperation, column: str, exc: DataError) -> BackfillFailed:
+    touched, spec = operation.touched, operation.spec
+    detail = str(exc.__cause__ or exc).strip().splitlines()[0]
+    return BackfillFailed(
+        f"The backfill of {touched.table}.{column} failed: `up` = {spec['up']!r} of the "
+        f"{spec['kind']} in {operation.app_label}.{operation.migration} raised "
+        f"{detail!r} on an existing row. The migration is applied and the rollout is pending, "
+        "with that column's remaining rows unfilled (legacy writes of such rows fail the same "
+        "way). Run `manage.py compat rollback`, correct `up` and migrate again; or fix those "
+        "rows and run `manage.py compat backfill`."
+    )
 
 
 def build_constraints(alias: str) -> int:

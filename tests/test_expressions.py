@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from django.core.management.base import CommandError
 from django.db import models
 
 from compat_views.operations import (
@@ -17,7 +18,7 @@ from compat_views.operations import (
     RenameCompatColumn,
     RenameCompatModel,
 )
-from tests.harness import apply_operations, columns, compat, leftovers, migrate, rows
+from tests.harness import applied, apply_operations, columns, compat, leftovers, migrate, rows
 
 LOOKUP = "(SELECT name FROM lookup_category WHERE lookup_category.id = category_id)"
 
@@ -102,3 +103,35 @@ def test_table_names_mean_the_base_tables_as_named_at_the_operation(lookup, conn
     assert leftovers() == {}
     assert columns("lookup_category") == ["id", "name"]
     assert rows("SELECT name FROM lookup_item ORDER BY id") == [("hammer",), ("kite",)]
+
+
+def test_an_up_that_fails_on_existing_rows_says_what_to_do(lookup):
+    rows(
+        "INSERT INTO lookup_item (name, category_id, label, price_cents, quantity) "
+        "VALUES ('gift card', 2, 'toys', 5000, 0)"
+    )
+    with pytest.raises(CommandError) as raised:
+        migrate("lookup", "0002")
+    message = str(raised.value)
+    assert "lookup_item.unit_cents" in message
+    assert "lookup.0002_unit_price" in message
+    assert "division by zero" in message
+    assert "`manage.py compat rollback`, correct `up`" in message
+    assert applied("lookup") == ["0001_initial", "0002_unit_price"]
+    assert rows(
+        "SELECT status, backfill_status FROM compat_views_appliedoperation "
+        "JOIN compat_views_rollout r ON r.id = rollout_id"
+    ) == [("pending", "pending")]
+
+    compat("rollback")
+    assert leftovers() == {}
+    assert applied("lookup") == ["0001_initial"]
+    assert columns("lookup_item") == [
+        "id",
+        "name",
+        "category_id",
+        "label",
+        "price_cents",
+        "quantity",
+    ]
+    assert rows("SELECT count(*) FROM lookup_item") == [(2,)]
