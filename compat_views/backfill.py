@@ -23,32 +23,28 @@ import time
 
 from django.db import DatabaseError, connections, transaction
 
-from . import conf
-from .mapping import Plan, Sync, referenced
+from . import conf, triggers
+from .mapping import Plan, Sync
 from .sql import ident, literal
-from .views import projection
 
 
 def render_batch(
-    schema: str, table: str, key: str, column: str, plan: Plan, sync: Sync, after, size: int
+    schema: str, table: str, key: str, column: str, value: str, after, size: int
 ) -> str:
-    """One batch: the next ``size`` keys after ``after`` (None: from the start), filled.
+    """One batch: the next ``size`` keys after ``after`` (None: from the start), filled
+    with ``value``, the step function of ``up`` called over ``_compat_row``.
 
     The UPDATE is bounded by a key range (not joined to the batch), so each batch
     reads only its own slice of the primary key index, whatever the table's size.
     Values are inlined as literals, so a ``%`` in ``up`` is never a placeholder.
     """
     base, row, k = ident(schema, table), ident("_compat_row"), ident(key)
-    # Only the names ``up`` may read: the per-row subquery builds just those.
-    read = {name: sync.scope[name] for name in referenced(sync.expression, sync.scope)}
-    scope = projection(plan.columns(read), "_compat_row")
     lower = "" if after is None else f"{k} > {literal(after)}"
     return (
         f"WITH _compat_batch AS (SELECT {k} AS k FROM {base} "
         f"{'WHERE ' + lower if lower else ''} ORDER BY {k} LIMIT {int(size)}), "
         "_compat_bounds AS (SELECT max(k) AS hi, count(*) AS n FROM _compat_batch), "
-        f"_compat_done AS (UPDATE {base} AS {row} SET {ident(column)} = "
-        f"(SELECT ({sync.expression}) FROM (SELECT {scope}) AS _compat_legacy) "
+        f"_compat_done AS (UPDATE {base} AS {row} SET {ident(column)} = {value} "
         f"WHERE {row}.{k} <= (SELECT hi FROM _compat_bounds) "
         f"{'AND ' + row + '.' + lower if lower else ''} "
         f"AND {row}.{ident(column)} IS NULL RETURNING 1) "
@@ -149,6 +145,7 @@ def run(
     touched = operation.touched
     schema, table, key = touched.schema, touched.table, key_column(touched, plan)
     column = plan.physical[sync.target]
+    value = triggers.call(schema, touched.legacy_name, plan, sync, ident("_compat_row"))
     connection = connections[alias]
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
     with connection.cursor() as cursor:
@@ -157,7 +154,7 @@ def run(
     filled = scanned = 0
     while operation.backfill_status == "pending":
         statement = render_batch(
-            schema, table, key, column, plan, sync, operation.backfill_checkpoint, batch_size
+            schema, table, key, column, value, operation.backfill_checkpoint, batch_size
         )
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             if skip_triggers:

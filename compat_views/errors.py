@@ -1,5 +1,7 @@
 """Typed errors: each message says what went wrong and what to do next."""
 
+from django.core.management.base import CommandError
+
 
 class CompatError(Exception):
     """Base class of every error compat_views raises on purpose."""
@@ -23,3 +25,9 @@ class SessionsConnected(CompatError):
 
 class LockTimeoutExhausted(CompatError):
     """A DDL statement kept timing out on its lock; the application never waited on it."""
+
+
+class BackfillFailed(CompatError, CommandError):
+    """An expression failed on existing rows while the backfill ran after the migration
+    committed; the rollout stays pending. A ``CommandError`` too, because it escapes
+    ``manage.py migrate``, which prints one of those as a line instead of a traceback."""

@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
-from django.db import IntegrityError, connections, transaction
+from django.db import DataError, IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
-from .errors import InvalidOperation, RolloutConflict, SessionsConnected
+from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
 from .mapping import RENAME_TABLE, Plan, compose, referenced
 from .models import AppliedOperation, Rollout, TouchedTable
 
@@ -256,21 +256,30 @@ def check_expression(
     type_sql: str,
     what: str,
 ) -> None:
-    """Plan ``expression`` over ``scope`` as an assignment to a ``type_sql`` column.
+    """Create ``expression``'s step function over ``scope``, returning ``type_sql``, and
+    roll it back.
 
-    EXPLAIN parses and resolves names and types without running anything; the
-    scratch temporary table gives the exact assignment-cast rules of an UPDATE, and
-    the savepoint is rolled back so nothing stays behind.
+    It is the statement the operation runs when applied (``triggers.render_step``),
+    in the same session, so it parses, resolves names and checks the assignment cast
+    exactly as the trigger and the backfill will evaluate it. A scratch view over the
+    real table gives the scope's types; the savepoint is rolled back so nothing stays.
     """
     columns = ", ".join(f"{select} AS {sql.ident(name)}" for name, select in scope)
-    statement = (
-        f"EXPLAIN INSERT INTO pg_temp._compat_check SELECT ({expression}) FROM (SELECT "
-        f"{columns} FROM {sql.ident(target.schema, target.table)} AS _compat_t) AS _compat_scope"
-    )
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(f"CREATE TEMPORARY TABLE _compat_check (v {type_sql})")
-            cursor.execute(statement)
+            cursor.execute(
+                f"CREATE TEMPORARY VIEW _compat_scope AS SELECT {columns} "
+                f"FROM {sql.ident(target.schema, target.table)} AS _compat_t"
+            )
+            cursor.execute(
+                "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) "
+                "FROM pg_catalog.pg_attribute "
+                "WHERE attrelid = 'pg_temp._compat_scope'::pg_catalog.regclass AND attnum > 0"
+            )
+            types = dict(cursor.fetchall())
+            params = [(name, types[name]) for name in referenced(expression, types)]
+            function = sql.ident("pg_temp", "_compat_check")
+            cursor.execute(triggers.render_step(function, params, type_sql, expression))
             transaction.set_rollback(True, using=connection.alias)
     except Exception as exc:  # any database error means the expression is unusable
         detail = str(getattr(exc, "__cause__", None) or exc).strip().splitlines()[0]
@@ -394,11 +403,23 @@ def apply(
         spec=spec,
         backfill_status="pending" if backfill_needed else "",
     )
+    _create_steps(schema_editor, touched)
     rebuild(schema_editor, rollout, touched)
     if backfill_needed or spec.get("objects"):
         alias = schema_editor.connection.alias
         transaction.on_commit(lambda: run_deferred(alias), using=alias)
     return operation
+
+
+def _create_steps(schema_editor, touched: TouchedTable) -> None:
+    """The step functions of the table's newest operation, typed from its columns now."""
+    plan = plan_of(touched)
+    columns = catalog.columns(schema_editor.connection, touched.schema, touched.table)
+    types = {column.name: column.type for column in columns}
+    statements = triggers.render_steps(
+        touched.schema, touched.legacy_name, plan, len(plan.touched) - 1, types
+    )
+    sql.execute_all(schema_editor, statements)
 
 
 def _wrapper_schema(connection, touched: TouchedTable) -> str:
@@ -444,8 +465,14 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
     touched.save(update_fields=["mapping"])
 
 
-def _drop_table_objects(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
+def _drop_table_objects(
+    schema_editor, rollout: Rollout, touched: TouchedTable, operations: list[int] | None = None
+) -> None:
+    """Drop the table's view, triggers and the step functions of ``operations`` (their
+    indexes in the plan; all of them by default)."""
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
+    plan = plan_of(touched)
+    indexes = range(len(plan.touched)) if operations is None else operations
     sql.execute_all(
         schema_editor,
         [
@@ -456,6 +483,7 @@ def _drop_table_objects(schema_editor, rollout: Rollout, touched: TouchedTable) 
                 touched.legacy_name,
             ),
             f"DROP VIEW IF EXISTS {sql.ident(legacy_schema, touched.legacy_name)}",
+            *triggers.render_drop_steps(touched.schema, touched.legacy_name, plan, indexes),
         ],
     )
 
@@ -487,7 +515,7 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
         app_label=operation.app_label, migration=operation.migration
     )
     lock(schema_editor, rollout, _changed_tables(siblings.select_related("touched")), linked=True)
-    _drop_table_objects(schema_editor, rollout, touched)
+    _drop_table_objects(schema_editor, rollout, touched, [index_in_plan(operation)])
     _undo_ddl(schema_editor, touched, operation.spec)
     operation.delete()
     if touched.operations.exists():
@@ -549,8 +577,24 @@ def run_backfills(alias: str, stream=None) -> int:
         index = index_in_plan(operation)
         (sync,) = [s for s in plan.ups if s.operation == index]
         progress = backfill.Progress(stream)
-        filled += backfill.run(alias, operation, plan, sync, legacy_schema, progress)
+        try:
+            filled += backfill.run(alias, operation, plan, sync, legacy_schema, progress)
+        except DataError as exc:  # the batch rolled back; its checkpoint stays behind it
+            raise _backfill_failed(operation, plan.physical[sync.target], exc) from exc
     return filled
+
+
+def _backfill_failed(operation: AppliedOperation, column: str, exc: DataError) -> BackfillFailed:
+    touched, spec = operation.touched, operation.spec
+    detail = str(exc.__cause__ or exc).strip().splitlines()[0]
+    return BackfillFailed(
+        f"The backfill of {touched.table}.{column} failed: `up` = {spec['up']!r} of the "
+        f"{spec['kind']} in {operation.app_label}.{operation.migration} raised "
+        f"{detail!r} on an existing row. The migration is applied and the rollout is pending, "
+        "with that column's remaining rows unfilled (legacy writes of such rows fail the same "
+        "way). Run `manage.py compat rollback`, correct `up` and migrate again; or fix those "
+        "rows and run `manage.py compat backfill`."
+    )
 
 
 def build_constraints(alias: str) -> int:

@@ -49,6 +49,12 @@ def sync_function(schema: str, table: str, direction: str) -> str:
     return f"{OBJECT_PREFIX}row_{direction}_{digest(schema, table)}"
 
 
+def sync_step(schema: str, table: str, operation: int, target: str) -> str:
+    """The SQL function that evaluates one expression of a table's ``operation``-th
+    operation (``target``: the column identity it computes)."""
+    return f"{OBJECT_PREFIX}step_{digest(schema, table, str(operation), target)}"
+
+
 def aside_column(column: str, taken: set[str]) -> str:
     """A deterministic internal name for a legacy column moved out of the new shape's way."""
     stem = column.encode("utf-8")[:40].decode("utf-8", "ignore")

@@ -9,7 +9,9 @@ steps read changed. ``WHEN`` is evaluated without entering plpgsql, so a row tha
 needs no sync (an UPDATE of other columns, the other colour's trigger, a backfill
 batch, which runs as a legacy writer and only sets new columns) costs almost
 nothing. The functions carry no ``SET search_path``: every name in them is
-schema-qualified and quoted.
+schema-qualified and quoted. Each step calls its operation's step function
+(``render_step``), which the backfill calls too, so an expression is evaluated the
+same way, over the same tables, whichever colour writes.
 
 A third set of triggers, the guard (INSERT, UPDATE and DELETE), fails the write of a
 session whose configured search_path puts the legacy schema first but whose names
@@ -26,6 +28,8 @@ calls ``_pgtrigger_should_ignore()`` on every row, which enters an exception blo
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import pgtrigger
 from pgtrigger import compiler
@@ -90,24 +94,78 @@ def _sources(plan: Plan, sync: Sync) -> list[str]:
     return [plan.physical[sync.scope[name]] for name in referenced(sync.expression, sync.scope)]
 
 
-def _step(plan: Plan, sync: Sync, base: str, guarded: bool) -> str:
+def render_step(function: str, params: list[tuple[str, str]], returns: str, expression: str) -> str:
+    """``CREATE FUNCTION`` of one step: ``expression`` as a SQL function of the names it reads.
+
+    The trigger, the backfill and the check before any DDL all evaluate an expression
+    through such a function, so what validates is what runs. A ``BEGIN ATOMIC`` body is
+    parsed once, when the function is created: its table and function names resolve
+    then, under the migrating session's search_path (the new colour's: base tables,
+    never a legacy view), whoever calls it later, and it keeps reading the same tables
+    and columns when a later operation renames them. Parameters are named like the
+    columns; a column of a subquery takes precedence over a parameter of the same name,
+    as in any SQL scope. The result is assignment-cast to ``returns``, as by an UPDATE.
+    PostgreSQL inlines a step without a subquery into its caller, so the call costs no
+    more than the expression.
+    """
+    args = ", ".join(f"{ident(name)} {type_sql}" for name, type_sql in params)
+    return (
+        f"CREATE FUNCTION {function}({args}) RETURNS {returns} LANGUAGE sql "
+        f"BEGIN ATOMIC SELECT ({expression}); END"
+    )
+
+
+def step_function(base_schema: str, key: str, sync: Sync) -> str:
+    return ident(base_schema, naming.sync_step(base_schema, key, sync.operation, sync.target))
+
+
+def call(base_schema: str, key: str, plan: Plan, sync: Sync, row: str) -> str:
+    """The step evaluated over ``row``'s physical columns."""
+    args = ", ".join(f"{row}.{ident(column)}" for column in _sources(plan, sync))
+    return f"{step_function(base_schema, key, sync)}({args})"
+
+
+def _syncs_of(plan: Plan, operation: int) -> list[Sync]:
+    return [sync for sync in (*plan.ups, *plan.downs) if sync.operation == operation]
+
+
+def render_steps(
+    base_schema: str, key: str, plan: Plan, operation: int, types: dict[str, str]
+) -> list[str]:
+    """Create the step functions of the table's ``operation``-th operation, once, when it
+    is applied (``types``: physical column -> SQL type). Rebuilding the triggers leaves
+    them alone, so their names stay bound to what they meant then."""
+    return [
+        render_step(
+            step_function(base_schema, key, sync),
+            [
+                (name, types[plan.physical[sync.scope[name]]])
+                for name in referenced(sync.expression, sync.scope)
+            ],
+            types[plan.physical[sync.target]],
+            sync.expression,
+        )
+        for sync in _syncs_of(plan, operation)
+    ]
+
+
+def render_drop_steps(
+    base_schema: str, key: str, plan: Plan, operations: Iterable[int]
+) -> list[str]:
+    return [
+        f"DROP FUNCTION IF EXISTS {step_function(base_schema, key, sync)}"
+        for operation in operations
+        for sync in _syncs_of(plan, operation)
+    ]
+
+
+def _step(base_schema: str, key: str, plan: Plan, sync: Sync, guarded: bool) -> str:
     """One assignment; ``guarded`` when other steps share the function, so it runs on
     INSERT or when a column it reads changed (the trigger's WHEN can't tell them apart)."""
-    names = referenced(sync.expression, sync.scope)
-    variables = " ".join(
-        f"{ident(name)} {base}.{ident(plan.physical[sync.scope[name]])}%TYPE "
-        f":= _compat_new.{ident(plan.physical[sync.scope[name]])};"
-        for name in names
-    )
     target = ident(plan.physical[sync.target])
-    body = (
-        f"DECLARE {variables} BEGIN _compat_new.{target} := ({sync.expression}); END;"
-        if variables
-        else f"_compat_new.{target} := ({sync.expression});"
-    )
+    body = f"NEW.{target} := {call(base_schema, key, plan, sync, 'NEW')};"
     changed = " OR ".join(
-        f"_compat_new.{ident(c)} IS DISTINCT FROM _compat_old.{ident(c)}"
-        for c in _sources(plan, sync)
+        f"NEW.{ident(c)} IS DISTINCT FROM OLD.{ident(c)}" for c in _sources(plan, sync)
     )
     if not guarded:
         return body
@@ -118,19 +176,15 @@ def steps(plan: Plan, direction: str) -> list[Sync]:
     return plan.ups if direction == "up" else list(reversed(plan.downs))
 
 
-def render_block(base_schema: str, table: str, plan: Plan, direction: str) -> str:
+def render_block(base_schema: str, key: str, plan: Plan, direction: str) -> str:
     """A self-contained plpgsql block ending in RETURN, run by every function of a direction.
 
-    NEW and OLD are aliased first so that column names such as ``new`` can be
-    declared as variables without shadowing them.
+    It declares no variable: each step is a call of its step function, so no column
+    name can clash with a plpgsql name.
     """
-    base = ident(base_schema, table)
     todo = steps(plan, direction)
-    body = " ".join(_step(plan, sync, base, guarded=len(todo) > 1) for sync in todo)
-    return (
-        "DECLARE _compat_new ALIAS FOR NEW; _compat_old ALIAS FOR OLD; "
-        f"BEGIN {body} RETURN _compat_new; END;"
-    )
+    body = " ".join(_step(base_schema, key, plan, sync, guarded=len(todo) > 1) for sync in todo)
+    return f"BEGIN {body} RETURN NEW; END;"
 
 
 def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
@@ -195,11 +249,13 @@ class SyncTrigger(pgtrigger.Trigger):
         )
 
 
-def _blocks(base_schema: str, table: str, legacy_schema: str, plan: Plan) -> dict[str, str]:
+def _blocks(
+    base_schema: str, table: str, legacy_schema: str, plan: Plan, key: str
+) -> dict[str, str]:
     """The plpgsql block of each function the plan needs: a direction with no steps
     gets none, and a table with any step gets the guard."""
     blocks = {
-        direction: render_block(base_schema, table, plan, direction)
+        direction: render_block(base_schema, key, plan, direction)
         for direction in DIRECTIONS
         if steps(plan, direction)
     }
@@ -218,7 +274,7 @@ def triggers_for(
     of the table during the rollout does not change.
     """
     found = []
-    for direction, block in _blocks(base_schema, table, legacy_schema, plan).items():
+    for direction, block in _blocks(base_schema, table, legacy_schema, plan, key).items():
         for event in GUARD_EVENTS if direction == GUARD else EVENTS:
             condition = _condition(plan, direction, event, legacy_schema)
             if condition:
@@ -245,7 +301,7 @@ def render_install(
     key: str,
 ) -> list[str]:
     statements = render_uninstall(base_schema, table, wrapper_schema, key)
-    for direction, block in _blocks(base_schema, table, legacy_schema, plan).items():
+    for direction, block in _blocks(base_schema, table, legacy_schema, plan, key).items():
         tag = f"$compat_{naming.digest(block, length=8)}$"
         function = ident(base_schema, naming.sync_function(base_schema, key, direction))
         statements.append(

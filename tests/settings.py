@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "tests.scenarios.partitioned",
     "tests.scenarios.atlas",
     "tests.scenarios.wrapped",
+    "tests.scenarios.lookup",
 ]
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")

@@ -1,0 +1,1 @@
+"""Items that look up their category: expressions with subqueries over another table."""
