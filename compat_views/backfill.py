@@ -140,12 +140,18 @@ def run(
     sync: Sync,
     legacy_schema: str,
     progress: Progress | None = None,
+    partition: list[str] | None = None,
 ) -> int:
-    """Fill ``operation``'s column batch by batch; return how many rows this call filled."""
+    """Fill ``operation``'s column batch by batch; return how many rows this call filled.
+
+    ``partition`` ([schema, name]) walks only that partition of the table.
+    """
     touched = operation.touched
     schema, table, key = touched.schema, touched.table, key_column(touched, plan)
     column = plan.physical[sync.target]
     value = triggers.call(schema, touched.legacy_name, plan, sync, ident("_compat_row"))
+    if partition is not None:
+        schema, table = partition
     connection = connections[alias]
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
     with connection.cursor() as cursor:

@@ -391,6 +391,8 @@ def apply(
     """
     sql.execute_all(schema_editor, ddl.expand(touched.schema, touched.table, spec))
     _follow_rename(touched, spec["new"] if spec["kind"] == RENAME_TABLE else None)
+    if backfill_needed:
+        spec = {**spec, "partitions": leaf_partitions(schema_editor.connection, touched)}
     seq = (rollout.operations.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     operation = AppliedOperation.objects.using(schema_editor.connection.alias).create(
         rollout=rollout,
@@ -571,17 +573,65 @@ def run_backfills(alias: str, stream=None) -> int:
         return 0
     filled = 0
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
-    waiting = rollout.operations.filter(backfill_status="pending").order_by("seq")
-    for operation in waiting.select_related("touched"):
-        plan = plan_of(operation.touched)
-        index = index_in_plan(operation)
-        (sync,) = [s for s in plan.ups if s.operation == index]
-        progress = backfill.Progress(stream)
-        try:
-            filled += backfill.run(alias, operation, plan, sync, legacy_schema, progress)
-        except DataError as exc:  # the batch rolled back; its checkpoint stays behind it
-            raise _backfill_failed(operation, plan.physical[sync.target], exc) from exc
+    while _rewalk_attached_partitions(alias, rollout) or rollout.operations.filter(
+        backfill_status="pending"
+    ).exists():
+        waiting = rollout.operations.filter(backfill_status="pending").order_by("seq")
+        for operation in waiting.select_related("touched"):
+            filled += _backfill(alias, operation, legacy_schema, stream)
     return filled
+
+
+def _backfill(alias: str, operation: AppliedOperation, legacy_schema: str, stream) -> int:
+    """Walk the whole table, or each partition queued in ``rewalk``, to the end."""
+    plan = plan_of(operation.touched)
+    index = index_in_plan(operation)
+    (sync,) = [s for s in plan.ups if s.operation == index]
+    filled = 0
+    try:
+        while operation.backfill_status == "pending":
+            rewalk = operation.spec.get("rewalk") or [None]
+            progress = backfill.Progress(stream)
+            filled += backfill.run(
+                alias, operation, plan, sync, legacy_schema, progress, partition=rewalk[0]
+            )
+            if rewalk[0] is not None:  # that partition is done; on to the next, if any
+                operation.spec["rewalk"] = rewalk[1:]
+                operation.backfill_status = "pending" if rewalk[1:] else "done"
+                operation.backfill_checkpoint = None
+                operation.save(update_fields=["spec", "backfill_status", "backfill_checkpoint"])
+    except DataError as exc:  # the batch rolled back; its checkpoint stays behind it
+        raise _backfill_failed(operation, plan.physical[sync.target], exc) from exc
+    return filled
+
+
+def leaf_partitions(connection, touched: TouchedTable) -> list[list[str]] | None:
+    """[schema, name] of each leaf partition of the table; None if it is not partitioned."""
+    found = catalog.partitions(connection, touched.schema, touched.table)
+    return [[p.schema, p.name] for p in found if p.leaf] if found else None
+
+
+def _rewalk_attached_partitions(alias: str, rollout: Rollout) -> bool:
+    """Queue a walk of each partition attached since an operation's backfill finished;
+    return whether any was queued.
+
+    ``ATTACH PARTITION`` brings rows that never passed the sync trigger, maybe after
+    the backfill finished: their new columns would stay NULL. Only those partitions
+    are walked again, so the rows already walked keep what was written since.
+    """
+    connection, queued = connections[alias], False
+    for operation in rollout.operations.filter(backfill_status="done").select_related("touched"):
+        known = operation.spec.get("partitions")
+        if known is None:
+            continue
+        now = leaf_partitions(connection, operation.touched) or []
+        attached = [p for p in now if p not in known]
+        if attached:
+            operation.spec = {**operation.spec, "partitions": now, "rewalk": attached}
+            operation.backfill_status, operation.backfill_checkpoint = "pending", None
+            operation.save(update_fields=["spec", "backfill_status", "backfill_checkpoint"])
+            queued = True
+    return queued
 
 
 def _backfill_failed(operation: AppliedOperation, column: str, exc: DataError) -> BackfillFailed:

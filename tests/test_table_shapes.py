@@ -314,3 +314,31 @@ def test_backfill_after_the_primary_key_was_renamed(db, settings):
     compat("complete")
     assert columns("shop_order") == ["number", "customer", "amount_cents", "doubled"]
     assert leftovers() == {}
+
+
+def test_a_partition_attached_during_the_rollout_is_backfilled(db):
+    """A time-series job loads next month's partition and attaches it mid-rollout: its
+    rows never passed the sync trigger, so the next backfill (here complete's) walks
+    that partition, and only it: a NULL the new colour wrote elsewhere stays NULL."""
+    migrate("partitioned", "0001")
+    rows(f"ALTER TABLE {READING} DETACH PARTITION partitioned_reading_high")
+    rows("DROP TABLE partitioned_reading_high")
+    rows(f"CREATE TABLE {READING}_mid PARTITION OF {READING} FOR VALUES FROM (1000) TO (2000)")
+    rows(f"INSERT INTO {READING} (sensor, value_milli) VALUES ('seed', 1500)")
+    add = AddCompatColumn(
+        "reading",
+        "value",
+        models.DecimalField(max_digits=12, decimal_places=3, null=True),
+        up="value_milli / 1000.0",
+    )
+    apply_operations([add], "partitioned", "0001_initial")
+    rows(f"INSERT INTO {READING} (id, sensor, value_milli, value) VALUES (1200, 'g', 7, NULL)")
+    rows(f"CREATE TABLE {READING}_next (LIKE {READING} INCLUDING DEFAULTS)")
+    rows(f"INSERT INTO {READING}_next (id, sensor, value_milli) VALUES (2500, 'etl', 2500)")
+    rows(f"ALTER TABLE {READING} ATTACH PARTITION {READING}_next FOR VALUES FROM (2000) TO (3000)")
+    compat("complete")
+    assert rows(f"SELECT id, value FROM {READING} ORDER BY id") == [
+        (1, Decimal("1.500")),
+        (1200, None),
+        (2500, Decimal("2.500")),
+    ]
