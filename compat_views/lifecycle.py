@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
 from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
-from .mapping import RENAME_TABLE, Plan, compose, referenced
+from .mapping import RENAME_TABLE, Plan, Sync, compose, referenced
 from .models import AppliedOperation, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
@@ -263,6 +263,8 @@ def check_expression(
     in the same session, so it parses, resolves names and checks the assignment cast
     exactly as the trigger and the backfill will evaluate it. A scratch view over the
     real table gives the scope's types; the savepoint is rolled back so nothing stays.
+    The step checks that its values fit ``type_sql`` as when applied (only its
+    message differs, naming ``what``).
     """
     columns = ", ".join(f"{select} AS {sql.ident(name)}" for name, select in scope)
     try:
@@ -279,7 +281,10 @@ def check_expression(
             types = dict(cursor.fetchall())
             params = [(name, types[name]) for name in referenced(expression, types)]
             function = sql.ident("pg_temp", "_compat_check")
-            cursor.execute(triggers.render_step(function, params, type_sql, expression))
+            helper = sql.ident("pg_temp", "_compat_check_unfit")
+            fit = triggers.Fit(helper, natural_type(cursor, params, expression), what)
+            for statement in triggers.render_step(function, params, type_sql, expression, fit):
+                cursor.execute(statement)
             transaction.set_rollback(True, using=connection.alias)
     except Exception as exc:  # any database error means the expression is unusable
         detail = str(getattr(exc, "__cause__", None) or exc).strip().splitlines()[0]
@@ -405,7 +410,7 @@ def apply(
         spec=spec,
         backfill_status="pending" if backfill_needed else "",
     )
-    _create_steps(schema_editor, touched)
+    _create_steps(schema_editor, touched, operation)
     rebuild(schema_editor, rollout, touched)
     if backfill_needed or spec.get("objects"):
         alias = schema_editor.connection.alias
@@ -413,13 +418,68 @@ def apply(
     return operation
 
 
-def _create_steps(schema_editor, touched: TouchedTable) -> None:
+def natural_type(cursor, params: list[tuple[str, str]], expression: str) -> str:
+    """The type ``expression`` has over columns of ``params``' types, before any cast to
+    its target column: what decides whether its values can fail to fit there.
+
+    A scratch view over one row of typed NULLs tells it, with the type modifier (a
+    ``varchar(20)`` column read as is stays ``varchar(20)``); the expression is not run.
+    """
+    columns = ", ".join(f"NULL::{type_sql} AS {sql.ident(name)}" for name, type_sql in params)
+    view = sql.ident("pg_temp", "_compat_natural")
+    cursor.execute(
+        f"CREATE VIEW {view} AS SELECT ({expression}) AS v FROM (SELECT {columns}) AS _compat_p"
+    )
+    cursor.execute(
+        "SELECT pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute "
+        "WHERE attrelid = %s::pg_catalog.regclass AND attnum = 1",
+        [view],
+    )
+    (found,) = cursor.fetchone()
+    cursor.execute(f"DROP VIEW {view}")
+    return found
+
+
+def unfit_message(
+    touched: TouchedTable, plan: Plan, operation: AppliedOperation, sync: Sync, type_sql: str
+) -> str:
+    """What a writer reads when its row gives ``sync``'s column (of ``type_sql``) a value
+    it cannot hold: the column, the operation, and what to do (``triggers.VALUE``: the
+    value)."""
+    column = plan.physical[sync.target]
+    origin = ".".join(filter(None, (operation.app_label, operation.migration)))
+    where = f"the {operation.kind} in {origin}"
+    if any(sync is up for up in plan.ups):
+        label, writer, direction = f"column {touched.table}.{column}", "legacy", "up"
+    else:
+        names = [name for name, identity in plan.legacy.items() if identity == sync.target]
+        name = names[0] if names else column
+        label, writer, direction = f"legacy column {touched.legacy_name}.{name}", "new", "down"
+    return (
+        f"compat_views: `{direction}` of {where} gives {triggers.VALUE} for {label} "
+        f"({type_sql}), which cannot hold it. Until `compat complete` or `compat rollback`, "
+        f"the {writer} colour must not write values that column cannot hold; or run "
+        f"`manage.py compat rollback`, fix `{direction}` and migrate again."
+    )
+
+
+def _create_steps(schema_editor, touched: TouchedTable, operation: AppliedOperation) -> None:
     """The step functions of the table's newest operation, typed from its columns now."""
     plan = plan_of(touched)
-    columns = catalog.columns(schema_editor.connection, touched.schema, touched.table)
-    types = {column.name: column.type for column in columns}
+    index = len(plan.touched) - 1
+    connection = schema_editor.connection
+    types = {c.name: c.type for c in catalog.columns(connection, touched.schema, touched.table)}
+    with connection.cursor() as cursor:
+        fits = {
+            sync.target: triggers.Fit(
+                triggers.unfit_function(touched.schema, touched.legacy_name, sync),
+                natural_type(cursor, triggers.step_params(plan, sync, types), sync.expression),
+                unfit_message(touched, plan, operation, sync, types[plan.physical[sync.target]]),
+            )
+            for sync in triggers.syncs_of(plan, index)
+        }
     statements = triggers.render_steps(
-        touched.schema, touched.legacy_name, plan, len(plan.touched) - 1, types
+        touched.schema, touched.legacy_name, plan, index, types, fits
     )
     sql.execute_all(schema_editor, statements)
 

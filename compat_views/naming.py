@@ -55,6 +55,12 @@ def sync_step(schema: str, table: str, operation: int, target: str) -> str:
     return f"{OBJECT_PREFIX}step_{digest(schema, table, str(operation), target)}"
 
 
+def sync_unfit(schema: str, table: str, operation: int, target: str) -> str:
+    """The plpgsql function a step calls, only for a value its column cannot hold, to
+    raise an error that names them (``sync_step``'s arguments)."""
+    return f"{OBJECT_PREFIX}unfit_{digest(schema, table, str(operation), target)}"
+
+
 def aside_column(column: str, taken: set[str]) -> str:
     """A deterministic internal name for a legacy column moved out of the new shape's way."""
     stem = column.encode("utf-8")[:40].decode("utf-8", "ignore")

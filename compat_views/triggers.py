@@ -29,7 +29,9 @@ calls ``_pgtrigger_should_ignore()`` on every row, which enters an exception blo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pgtrigger
 from pgtrigger import compiler
@@ -94,7 +96,93 @@ def _sources(plan: Plan, sync: Sync) -> list[str]:
     return [plan.physical[sync.scope[name]] for name in referenced(sync.expression, sync.scope)]
 
 
-def render_step(function: str, params: list[tuple[str, str]], returns: str, expression: str) -> str:
+# The values each integer type holds; what a column of a bounded type may be assigned.
+INTEGERS = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+_BOUNDED = re.compile(r"^(numeric|character varying|character)\((\d+)(?:,(\d+))?\)$")
+_STRINGS = ("text", "character varying", "character")
+VALUE = "{value}"  # where a Fit's message shows the value
+
+
+def _bounds(type_sql: str) -> tuple[str, int, int]:
+    """(base type, precision or length, scale) of a ``format_type`` name; 0s if unbounded."""
+    found = _BOUNDED.match(type_sql)
+    return (found[1], int(found[2]), int(found[3] or 0)) if found else (type_sql, 0, 0)
+
+
+def _integer_digits(type_sql: str) -> int | None:
+    """How many digits before the point every value of ``type_sql`` fits in (None: any)."""
+    if type_sql in INTEGERS:
+        return len(str(INTEGERS[type_sql][1]))
+    base, precision, scale = _bounds(type_sql)
+    return precision - scale if base == "numeric" and precision else None
+
+
+def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
+    """A test, true when ``value`` (of type ``natural``) is one that assigning it to a
+    ``target`` column fails on, and the SQLSTATE of that failure; None when every value
+    of ``natural`` fits or ``target`` is not a bound checked here.
+
+    The test mirrors the assignment cast: a number fits an integer type if the cast's
+    rounding lands in range (numeric rounds half away from zero, floating point to even,
+    as ``round`` does), a ``numeric(p, s)`` if it is below 10^(p - s) once rounded to
+    ``s`` places, and a string is too long for ``varchar(n)`` or ``char(n)`` only by more
+    than trailing spaces. A NULL value makes the test NULL, so it passes.
+    """
+    kind, length, places = _bounds(natural)
+    digits = _integer_digits(natural)
+    number = natural in INTEGERS or kind in ("numeric", "real", "double precision")
+    base, size, scale = _bounds(target)
+    if target in INTEGERS and number:
+        low, high = INTEGERS[target]
+        if digits is not None and 10**digits <= high:
+            return None
+        if natural in INTEGERS:
+            return f"{value} NOT BETWEEN {low} AND {high}", "numeric_value_out_of_range"
+        # low - 0.5 < v < high + 0.5 (low is -high - 1), with v evaluated once
+        exact = f"({value})::numeric" if kind == "numeric" else f"pg_catalog.round({value})"
+        test = f"pg_catalog.abs(2 * {exact}::numeric + 1) >= {2 * high + 2}"
+        return test, "numeric_value_out_of_range"
+    if base == "numeric" and size and number:
+        if digits is not None and digits <= size - scale and places <= scale:
+            return None
+        rounded = f"pg_catalog.round(({value})::numeric, {scale})"
+        return f"pg_catalog.abs({rounded}) >= 1e{size - scale}", "numeric_value_out_of_range"
+    if base in _STRINGS[1:] and size:
+        if kind in _STRINGS[1:] and length and length <= size:
+            return None
+        text = value if kind in _STRINGS else f"({value})::text"
+        return (
+            f"pg_catalog.char_length({text}) > {size} "
+            f"AND pg_catalog.char_length(pg_catalog.rtrim({text})) > {size}",
+            "string_data_right_truncation",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What a step needs to refuse, by name, a value its target column cannot hold.
+
+    ``natural`` is the expression's own type (``lifecycle.natural_type``); ``message``
+    names the column, the operation and what to do, with ``VALUE`` where the value goes.
+    """
+
+    helper: str  # quoted, schema-qualified name of the raising function
+    natural: str
+    message: str
+
+
+def render_step(
+    function: str,
+    params: list[tuple[str, str]],
+    returns: str,
+    expression: str,
+    fit: Fit | None = None,
+) -> list[str]:
     """``CREATE FUNCTION`` of one step: ``expression`` as a SQL function of the names it reads.
 
     The trigger, the backfill and the check before any DDL all evaluate an expression
@@ -107,11 +195,39 @@ def render_step(function: str, params: list[tuple[str, str]], returns: str, expr
     as in any SQL scope. The result is assignment-cast to ``returns``, as by an UPDATE.
     PostgreSQL inlines a step without a subquery into its caller, so the call costs no
     more than the expression.
+
+    With ``fit``, a value of the expression that ``returns`` cannot hold goes to the
+    helper, which raises an error naming the column and the operation, instead of
+    PostgreSQL's own, which names neither. The helper is only called then, and the
+    ``CASE`` keeps the step inlinable (no exception block, no call per row); the test
+    evaluates the expression again, as an inlined SQL function has no way to name it once.
     """
     args = ", ".join(f"{ident(name)} {type_sql}" for name, type_sql in params)
-    return (
+    value = f"({expression})"
+    test = fit and unfit(fit.natural, returns, value)
+    statements = []
+    if test:
+        condition, state = test
+        statements.append(render_unfit(fit, state))
+        value = f"CASE WHEN {condition} THEN {fit.helper}({value}::text) ELSE {value} END"
+    statements.append(
         f"CREATE FUNCTION {function}({args}) RETURNS {returns} LANGUAGE sql "
-        f"BEGIN ATOMIC SELECT ({expression}); END"
+        f"BEGIN ATOMIC SELECT {value}; END"
+    )
+    return statements
+
+
+def render_unfit(fit: Fit, state: str) -> str:
+    """The helper: raise ``fit.message`` with the value, under the SQLSTATE PostgreSQL
+    itself would raise, so a client matching the error class still does."""
+    message = (
+        f"pg_catalog.replace({literal(fit.message)}, {literal(VALUE)}, "
+        "pg_catalog.quote_nullable(value))"
+    )
+    body = f"BEGIN RAISE EXCEPTION USING ERRCODE = {literal(state)}, MESSAGE = {message}; END;"
+    return (
+        f"CREATE FUNCTION {fit.helper}(value text) RETURNS {fit.natural} LANGUAGE plpgsql "
+        f"AS {literal(body)}"
     )
 
 
@@ -125,38 +241,58 @@ def call(base_schema: str, key: str, plan: Plan, sync: Sync, row: str) -> str:
     return f"{step_function(base_schema, key, sync)}({args})"
 
 
-def _syncs_of(plan: Plan, operation: int) -> list[Sync]:
+def syncs_of(plan: Plan, operation: int) -> list[Sync]:
     return [sync for sync in (*plan.ups, *plan.downs) if sync.operation == operation]
 
 
+def unfit_function(base_schema: str, key: str, sync: Sync) -> str:
+    return ident(base_schema, naming.sync_unfit(base_schema, key, sync.operation, sync.target))
+
+
+def step_params(plan: Plan, sync: Sync, types: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, SQL type) of each column the step reads (``types``: physical -> SQL type)."""
+    return [
+        (name, types[plan.physical[sync.scope[name]]])
+        for name in referenced(sync.expression, sync.scope)
+    ]
+
+
 def render_steps(
-    base_schema: str, key: str, plan: Plan, operation: int, types: dict[str, str]
+    base_schema: str,
+    key: str,
+    plan: Plan,
+    operation: int,
+    types: dict[str, str],
+    fits: dict[str, Fit],
 ) -> list[str]:
     """Create the step functions of the table's ``operation``-th operation, once, when it
-    is applied (``types``: physical column -> SQL type). Rebuilding the triggers leaves
-    them alone, so their names stay bound to what they meant then."""
+    is applied (``types``: physical column -> SQL type; ``fits``: target -> its Fit).
+    Rebuilding the triggers leaves them alone, so their names stay bound to what they
+    meant then."""
     return [
-        render_step(
+        statement
+        for sync in syncs_of(plan, operation)
+        for statement in render_step(
             step_function(base_schema, key, sync),
-            [
-                (name, types[plan.physical[sync.scope[name]]])
-                for name in referenced(sync.expression, sync.scope)
-            ],
+            step_params(plan, sync, types),
             types[plan.physical[sync.target]],
             sync.expression,
+            fits.get(sync.target),
         )
-        for sync in _syncs_of(plan, operation)
     ]
 
 
 def render_drop_steps(
     base_schema: str, key: str, plan: Plan, operations: Iterable[int]
 ) -> list[str]:
-    return [
-        f"DROP FUNCTION IF EXISTS {step_function(base_schema, key, sync)}"
-        for operation in operations
-        for sync in _syncs_of(plan, operation)
+    """Drop the steps of ``operations``, each before its unfit helper, which it calls."""
+    syncs = [sync for operation in operations for sync in syncs_of(plan, operation)]
+    functions = [
+        function(base_schema, key, sync)
+        for sync in syncs
+        for function in (step_function, unfit_function)
     ]
+    return [f"DROP FUNCTION IF EXISTS {function}" for function in functions]
 
 
 def _step(base_schema: str, key: str, plan: Plan, sync: Sync, guarded: bool) -> str:
