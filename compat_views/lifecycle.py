@@ -633,9 +633,10 @@ def run_backfills(alias: str, stream=None) -> int:
         return 0
     filled = 0
     legacy_schema = naming.legacy_schema(rollout.legacy_colour)
-    while _rewalk_attached_partitions(alias, rollout) or rollout.operations.filter(
-        backfill_status="pending"
-    ).exists():
+    while (
+        _rewalk_attached_partitions(alias, rollout)
+        or rollout.operations.filter(backfill_status="pending").exists()
+    ):
         waiting = rollout.operations.filter(backfill_status="pending").order_by("seq")
         for operation in waiting.select_related("touched"):
             filled += _backfill(alias, operation, legacy_schema, stream)
