@@ -115,6 +115,54 @@ def foreign_keys(connection, tables: list[tuple[str, str]]) -> list[tuple[tuple,
     return [((row[0], row[1]), (row[2], row[3])) for row in rows]
 
 
+def foreign_key_ends(
+    connection, schema: str, table: str, columns: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """The other tables of ``table``'s foreign keys that dropping ``columns`` of it
+    drops: the tables they reference; with ``columns`` None (the whole table) also the
+    tables whose foreign keys reference it."""
+    rows = _rows(
+        connection,
+        """
+        SELECT DISTINCT n.nspname, o.relname
+        FROM pg_catalog.pg_constraint k
+        JOIN pg_catalog.pg_class t ON t.oid IN (k.conrelid, k.confrelid)
+        JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+        JOIN pg_catalog.pg_class o
+          ON o.oid = CASE WHEN k.conrelid = t.oid THEN k.confrelid ELSE k.conrelid END
+        JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace
+        WHERE k.contype = 'f' AND k.conparentid = 0 AND k.conrelid <> k.confrelid
+          AND tn.nspname = %s AND t.relname = %s
+          AND CASE WHEN %s::text[] IS NULL THEN true
+            ELSE k.conrelid = t.oid AND EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)
+                AND a.attname = ANY(%s::text[])) END
+        ORDER BY 1, 2
+        """,
+        [schema, table, columns, columns],
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def lockable(connection, tables: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The existing ``tables`` this role may ``LOCK`` in a mode that blocks writers, which
+    takes UPDATE, DELETE or TRUNCATE; a foreign key needs only REFERENCES."""
+    rows = _rows(
+        connection,
+        """
+        SELECT n.nspname, c.relname
+        FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]))
+            AS t(nspname, relname)
+        JOIN pg_catalog.pg_namespace n ON n.nspname = t.nspname
+        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.relname
+        WHERE pg_catalog.has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE')
+        """,
+        [[schema for schema, _ in tables], [name for _, name in tables]],
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
 def columns(connection, schema: str, table: str) -> list[Column]:
     rows = _rows(
         connection,

@@ -20,7 +20,16 @@ from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
 from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
-from .mapping import RENAME_TABLE, Plan, Sync, compose, referenced
+from .mapping import (
+    ADD_COLUMN,
+    ALTER_COLUMN,
+    REMOVE_TABLE,
+    RENAME_TABLE,
+    Plan,
+    Sync,
+    compose,
+    referenced,
+)
 from .models import AppliedOperation, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
@@ -306,13 +315,28 @@ def lock_order(tables: Iterable[Table], references: list[tuple[Table, Table]]) -
     An application statement locks the table it writes before the table its
     foreign-key check reads (the check runs after the row is written; Django's, at
     commit). A step holding the referenced table while it waited for the referencing
-    one would wait on writers that wait on it.
+    one would wait on writers that wait on it. A table therefore comes after every
+    table above it: one that references it, directly or through others, and that it
+    does not reference back. Tables in one cycle of foreign keys have the same tables
+    above them (no order suits every edge of a cycle) and go by name; every edge
+    outside a cycle is kept.
     """
-    depth = dict.fromkeys(tables, 0)
-    for _ in depth:  # the longest chain of referencing tables above each; a cycle stops at len
-        for child, parent in references:
-            depth[parent] = max(depth[parent], min(depth[child] + 1, len(depth)))
-    return sorted(depth, key=lambda table: (depth[table], table))
+    tables = set(tables)
+    referencing = {table: {c for c, p in references if p == table} for table in tables}
+    reaching: dict[Table, set[Table]] = {}  # the tables with a chain of references to each
+    for table in tables:
+        found, stack = set(), list(referencing[table])
+        while stack:
+            other = stack.pop()
+            if other not in found:
+                found.add(other)
+                stack.extend(referencing.get(other, ()))
+        reaching[table] = found
+
+    def above(table: Table) -> int:
+        return sum(table not in reaching.get(other, ()) for other in reaching[table])
+
+    return sorted(tables, key=lambda table: (above(table), table))
 
 
 def _views(connection, rollout: Rollout | None) -> dict[Table, str]:
@@ -328,23 +352,22 @@ def _views(connection, rollout: Rollout | None) -> dict[Table, str]:
 
 
 def lock(
-    schema_editor, rollout: Rollout | None, tables: Iterable[Table], *, linked: bool = False
+    schema_editor, rollout: Rollout | None, tables: Iterable[Table], linked: Iterable[Table] = ()
 ) -> None:
     """Take every lock of a step in one statement, in one global order.
 
     The order is the one application statements follow: a table's legacy view before
     the table (a legacy INSERT locks the view, then its base table; ``LOCK`` on a view
     also locks its base table), a referencing table before the one it references.
-    While one is busy, the step gives up all of them (``sql.lock``). ``linked`` adds
-    every table a foreign key links to ``tables``: dropping a foreign key (with its
-    column or table) also locks the table it references, and dropping or renaming a
-    table's incoming keys locks the tables they belong to.
+    While one is busy, the step gives up all of them (``sql.lock``). ``linked`` are
+    other tables the step's DDL locks too (``_linked``); one this role may not
+    ``LOCK`` (it may hold only REFERENCES on another owner's table) is left to that
+    DDL, which takes it later in the same all-or-nothing step.
     """
     connection = schema_editor.connection
     members = set(tables)
+    members.update(catalog.lockable(connection, sorted(set(linked) - members)))
     references = catalog.foreign_keys(connection, sorted(members))
-    if linked:
-        members.update(table for pair in references for table in pair)
     references = [pair for pair in references if set(pair) <= members]
     views = _views(connection, rollout)
     relations = []
@@ -353,6 +376,41 @@ def lock(
             relations.append(views[table])
         relations.append(sql.ident(*table))
     sql.lock(schema_editor, relations)
+
+
+def _linked(
+    connection, rollout: Rollout, operations: list[AppliedOperation], *, undoing: bool
+) -> set[Table]:
+    """The tables besides their own that completing (or undoing) ``operations`` locks.
+
+    Measured on PostgreSQL 15 with pg_locks: dropping a foreign key, alone or with its
+    column or table, takes ACCESS EXCLUSIVE on the table at its other end; renaming one
+    (which ``complete`` does to the keys of a renamed table's referencing tables) takes
+    it on the referencing table only; renaming a table or a column locks no other
+    table. Any other table stays unlocked, so a long reader of it (a report, pg_dump)
+    does not hold the step up, nor does the step block that table's readers.
+    """
+    wanted = {operation.pk for operation in operations}
+    tables: set[Table] = set()
+    for operation, names in finishing(rollout):
+        if operation.pk not in wanted:
+            continue
+        touched, spec = operation.touched, operation.spec
+        schema, kind = touched.schema, spec["kind"]
+        if undoing:  # only an added column (an AddCompatColumn's, an alter's new one) goes
+            dropped = [names["column"]] if kind in (ADD_COLUMN, ALTER_COLUMN) else []
+        elif kind == RENAME_TABLE:
+            tables.update((schema, table) for table, _, _ in spec.get("foreign_keys", []))
+            continue
+        elif kind == REMOVE_TABLE:
+            for table in [*spec.get("through", []), touched.table]:
+                tables.update(catalog.foreign_key_ends(connection, schema, table))
+            continue
+        else:  # the legacy column put aside goes
+            dropped = [names["aside"]] if "aside" in names else []
+        if dropped:
+            tables.update(catalog.foreign_key_ends(connection, schema, touched.table, dropped))
+    return tables
 
 
 def lock_ahead(schema_editor, tables: list[str]) -> None:
@@ -573,10 +631,13 @@ def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
         )
     touched = operation.touched
     # The migration's first undo takes the locks of all of its operations.
-    siblings = rollout.operations.filter(
-        app_label=operation.app_label, migration=operation.migration
+    siblings = list(
+        rollout.operations.filter(
+            app_label=operation.app_label, migration=operation.migration
+        ).select_related("touched")
     )
-    lock(schema_editor, rollout, _changed_tables(siblings.select_related("touched")), linked=True)
+    linked = _linked(schema_editor.connection, rollout, siblings, undoing=True)
+    lock(schema_editor, rollout, _changed_tables(siblings), linked)
     _drop_table_objects(schema_editor, rollout, touched, [index_in_plan(operation)])
     _undo_ddl(schema_editor, touched, operation.spec)
     operation.delete()
@@ -838,9 +899,9 @@ def _finish(editor) -> Rollout:
     """``complete``'s one transaction, run again from the start while a lock is busy."""
     connection = editor.connection
     rollout = pending(connection.alias, lock=True)
-    lock(
-        editor, rollout, _changed_tables(rollout.operations.select_related("touched")), linked=True
-    )
+    operations = list(rollout.operations.select_related("touched"))
+    linked = _linked(connection, rollout, operations, undoing=False)
+    lock(editor, rollout, _changed_tables(operations), linked)
     for touched in rollout.tables.all():
         _drop_table_objects(editor, rollout, touched)
     for operation, names in finishing(rollout):
@@ -998,7 +1059,8 @@ def _roll_back(editor) -> Rollout:
     """``rollback``'s one transaction, run again from the start while a lock is busy."""
     rollout = pending(editor.connection.alias, lock=True)
     operations = list(rollout.operations.order_by("-seq").select_related("touched"))
-    lock(editor, rollout, _changed_tables(operations), linked=True)
+    linked = _linked(editor.connection, rollout, operations, undoing=True)
+    lock(editor, rollout, _changed_tables(operations), linked)
     migrations = {(o.app_label, o.migration) for o in operations if o.migration}
     tables = {touched.pk: touched for touched in rollout.tables.all()}
     for touched in tables.values():
