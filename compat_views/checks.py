@@ -1,6 +1,8 @@
-"""System checks: catch a missing or unknown colour at start-up, not mid-rollout."""
+"""System checks: catch a missing or unknown colour, or a deadlock_timeout a rollout step
+cannot beat, before a rollout starts."""
 
 from django.core import checks
+from django.db import connections
 
 from . import conf
 from .errors import ConfigurationError
@@ -22,3 +24,36 @@ def check_colour(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.database)
+def check_deadlock_timeout(app_configs=None, databases=None, **kwargs):
+    """A step must give up its locks before Postgres's deadlock check runs: in a cycle
+    with an application transaction the check may fail either side, and when it fails
+    the application's, that transaction is lost. Runs with ``migrate`` (and ``check
+    --database``), where rollouts start."""
+    found = []
+    for alias in databases or []:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT setting::int FROM pg_catalog.pg_settings WHERE name = %s",
+                ["deadlock_timeout"],
+            )
+            (deadlock_ms,) = cursor.fetchone()
+        if deadlock_ms <= conf.lock_timeout_ms():
+            found.append(
+                checks.Warning(
+                    f"Database {alias!r} has deadlock_timeout = {deadlock_ms}ms, not above "
+                    f"COMPAT_VIEWS_LOCK_TIMEOUT_MS = {conf.lock_timeout_ms()}: a rollout step "
+                    "that meets an application transaction in a lock cycle may make Postgres "
+                    "fail the application's transaction (deadlock detected) instead of "
+                    "giving up its own locks first.",
+                    hint="Lower COMPAT_VIEWS_LOCK_TIMEOUT_MS below deadlock_timeout, or raise "
+                    "deadlock_timeout (ALTER DATABASE … SET deadlock_timeout = '1s').",
+                    id="compat_views.W002",
+                )
+            )
+    return found

@@ -27,6 +27,12 @@ class LockTimeoutExhausted(CompatError):
     """A DDL statement kept timing out on its lock; the application never waited on it."""
 
 
+class LocksHeld(CompatError, CommandError):
+    """A step's lock was busy while its migration's transaction held locks that block
+    writers; the migration failed at once instead of making them wait. A
+    ``CommandError``, so ``manage.py migrate`` prints it as a line."""
+
+
 class BackfillFailed(CompatError, CommandError):
     """An expression failed on existing rows while the backfill ran after the migration
     committed; the rollout stays pending. A ``CommandError`` too, because it escapes

@@ -21,7 +21,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from . import conf
-from .errors import LockTimeoutExhausted
+from .errors import LocksHeld, LockTimeoutExhausted
 
 logger = logging.getLogger("compat_views")
 T = TypeVar("T")
@@ -39,9 +39,35 @@ def literal(value: object) -> str:
     return sql.Literal(value).as_string(None)
 
 
-def _is_lock_timeout(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc
-    return isinstance(cause, pg_errors.LockNotAvailable)
+def _is_busy(exc: BaseException) -> bool:
+    """A lock timeout, or Postgres's deadlock check failing the step (it runs after
+    ``deadlock_timeout``, which may be set below our lock_timeout): either way the
+    step's transaction or savepoint is rolled back, releasing all it took."""
+    busy = (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected)
+    return isinstance(exc.__cause__ or exc, busy)
+
+
+# Modes that block an application's writes (INSERT, UPDATE and DELETE take ROW EXCLUSIVE).
+_BLOCKING_WRITERS = ["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
+
+
+def _holds_blocking_locks(connection) -> bool:
+    """Whether this transaction already holds a lock that blocks writers, besides on
+    compat_views' own state tables (rows locked FOR UPDATE, written; never blocking)."""
+    from django.apps import apps
+
+    state_tables = [
+        model._meta.db_table for model in apps.get_app_config("compat_views").get_models()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l "
+            "JOIN pg_catalog.pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' "
+            "AND l.granted AND l.mode = ANY(%s) AND c.relname <> ALL(%s))",
+            [_BLOCKING_WRITERS, state_tables],
+        )
+        return cursor.fetchone()[0]
 
 
 def _back_off(attempt: int, attempts: int) -> None:
@@ -73,24 +99,38 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
     the whole retry; so the whole step rolls back (its transaction, or its savepoint
     inside the caller's: a rolled-back subtransaction releases its locks) before it
     waits. A step run inside a step is part of it, with no retry of its own.
+
+    A step that could not release everything must not wait: when the caller's
+    transaction (a migration's) already holds locks that block writers, from its plain
+    operations or an earlier step, a busy lock fails it at once (``LocksHeld``), and
+    Django rolls the whole migration back. The lock_timeout stays set for the rest of
+    that transaction, so a plain operation after the step gives up on a busy lock
+    instead of queueing, holding the step's locks, for as long as that lock is held.
     """
-    alias = schema_editor.connection.alias
+    connection = schema_editor.connection
+    alias = connection.alias
     if schema_editor.collect_sql or alias in _in_step.get():
         return body()
+    holding = connection.in_atomic_block and _holds_blocking_locks(connection)
     attempts = conf.ddl_attempts()
     for attempt in itertools.count(1):
         token = _in_step.set(_in_step.get() | {alias})
         try:
             with transaction.atomic(using=alias):
-                previous = _set_lock_timeout(
-                    schema_editor.connection, f"{conf.lock_timeout_ms()}ms"
-                )
-                result = body()
-                _set_lock_timeout(schema_editor.connection, previous)
-            return result
+                _set_lock_timeout(connection, f"{conf.lock_timeout_ms()}ms")
+                return body()
         except OperationalError as exc:
-            if not _is_lock_timeout(exc):
+            if not _is_busy(exc):
                 raise
+            if holding:
+                raise LocksHeld(
+                    "A lock this needs is busy, and the migration's transaction already "
+                    "holds locks that block writers (taken by its earlier operations), so "
+                    f"waiting or retrying would keep them blocked:\n  {what.strip()[:300]}\n"
+                    "The migration was rolled back. Run migrate again; to let compat_views "
+                    "wait and retry by itself, put plain and compat operations in separate "
+                    "migrations."
+                ) from exc
             if attempt == attempts:
                 raise LockTimeoutExhausted(
                     f"Gave up after {attempts} tries: another transaction kept a lock that this "
@@ -157,7 +197,7 @@ def execute_concurrently(schema_editor, statement: str, undo_failed: str | None 
                     cursor.execute("RESET lock_timeout")
             return
         except OperationalError as exc:
-            if not _is_lock_timeout(exc) or attempt == attempts:
+            if not _is_busy(exc) or attempt == attempts:
                 raise
             if undo_failed:
                 schema_editor.execute(undo_failed, params=None)
