@@ -290,8 +290,12 @@ def check_expression(
             types = dict(cursor.fetchall())
             params = [(name, types[name]) for name in referenced(expression, types)]
             function = sql.ident("pg_temp", "_compat_check")
-            helper = sql.ident("pg_temp", "_compat_check_unfit")
-            fit = triggers.Fit(helper, natural_type(cursor, params, expression), what)
+            fit = triggers.Fit(
+                sql.ident("pg_temp", "_compat_check_unfit"),
+                sql.ident("pg_temp", "_compat_check_fit"),
+                natural_type(cursor, params, expression),
+                what,
+            )
             for statement in triggers.render_step(function, params, type_sql, expression, fit):
                 cursor.execute(statement)
             transaction.set_rollback(True, using=connection.alias)
@@ -531,6 +535,7 @@ def _create_steps(schema_editor, touched: TouchedTable, operation: AppliedOperat
         fits = {
             sync.target: triggers.Fit(
                 triggers.unfit_function(touched.schema, touched.legacy_name, sync),
+                triggers.fit_function(touched.schema, touched.legacy_name, sync),
                 natural_type(cursor, triggers.step_params(plan, sync, types), sync.expression),
                 unfit_message(touched, plan, operation, sync, types[plan.physical[sync.target]]),
             )

@@ -130,6 +130,9 @@ def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> Plan:
 
 
 def referenced(expression: str, scope: Mapping[str, str]) -> list[str]:
-    """Names of ``scope`` an expression may read (a cheap over-approximation)."""
+    """Names of ``scope`` an expression may read (a cheap over-approximation): written
+    as they are, or quoted, with an embedded quote doubled."""
     text = expression.lower()
-    return [name for name in scope if name.lower() in text]
+    return [
+        name for name in scope if name.lower() in text or name.replace('"', '""').lower() in text
+    ]

@@ -61,6 +61,12 @@ def sync_unfit(schema: str, table: str, operation: int, target: str) -> str:
     return f"{OBJECT_PREFIX}unfit_{digest(schema, table, str(operation), target)}"
 
 
+def sync_fit(schema: str, table: str, operation: int, target: str) -> str:
+    """The SQL function a step passes its value through, which calls ``sync_unfit`` for a
+    value its column cannot hold (``sync_step``'s arguments)."""
+    return f"{OBJECT_PREFIX}fit_{digest(schema, table, str(operation), target)}"
+
+
 def aside_column(column: str, taken: set[str]) -> str:
     """A deterministic internal name for a legacy column moved out of the new shape's way."""
     stem = column.encode("utf-8")[:40].decode("utf-8", "ignore")

@@ -150,7 +150,8 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
         if digits is not None and digits <= size - scale and places <= scale:
             return None
         rounded = f"pg_catalog.round(({value})::numeric, {scale})"
-        return f"pg_catalog.abs({rounded}) >= 1e{size - scale}", "numeric_value_out_of_range"
+        test = f"pg_catalog.abs({rounded}) >= 1e{size - scale} AND {rounded} <> 'NaN'"
+        return test, "numeric_value_out_of_range"  # NaN sorts above every number, and fits
     if base in _STRINGS[1:] and size:
         if kind in _STRINGS[1:] and length and length <= size:
             return None
@@ -172,6 +173,7 @@ class Fit:
     """
 
     helper: str  # quoted, schema-qualified name of the raising function
+    check: str  # quoted, schema-qualified name of the function that tests the value
     natural: str
     message: str
 
@@ -196,25 +198,40 @@ def render_step(
     PostgreSQL inlines a step without a subquery into its caller, so the call costs no
     more than the expression.
 
-    With ``fit``, a value of the expression that ``returns`` cannot hold goes to the
-    helper, which raises an error naming the column and the operation, instead of
-    PostgreSQL's own, which names neither. The helper is only called then, and the
-    ``CASE`` keeps the step inlinable (no exception block, no call per row); the test
-    evaluates the expression again, as an inlined SQL function has no way to name it once.
+    With ``fit``, the value passes through ``fit.check``, whose ``CASE`` sends a value
+    that ``returns`` cannot hold to the helper, which raises an error naming the column
+    and the operation, instead of PostgreSQL's own, which names neither. The helper is
+    only called then (no exception block, no call per row). The check reads its
+    argument several times, so PostgreSQL inlines it only where the expression is cheap
+    and not volatile; otherwise the expression is evaluated once and passed in, and the
+    value tested is the value stored.
+
+    Each function is executable by PUBLIC, whatever default privileges say: every
+    writer's sync trigger calls it, and it runs with the caller's rights.
     """
     args = ", ".join(f"{ident(name)} {type_sql}" for name, type_sql in params)
     value = f"({expression})"
-    test = fit and unfit(fit.natural, returns, value)
+    test = fit and unfit(fit.natural, returns, ident("_compat_v"))
     statements = []
     if test:
         condition, state = test
-        statements.append(render_unfit(fit, state))
-        value = f"CASE WHEN {condition} THEN {fit.helper}({value}::text) ELSE {value} END"
+        v = ident("_compat_v")
+        statements += [
+            render_unfit(fit, state),
+            f"CREATE FUNCTION {fit.check}({v} {fit.natural}) RETURNS {fit.natural} "
+            f"LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN {condition} "
+            f"THEN {fit.helper}({v}::text) ELSE {v} END; END",
+        ]
+        value = f"{fit.check}({value})"
     statements.append(
         f"CREATE FUNCTION {function}({args}) RETURNS {returns} LANGUAGE sql "
         f"BEGIN ATOMIC SELECT {value}; END"
     )
-    return statements
+    created = [function, *((fit.check, fit.helper) if test else ())]
+    return [
+        *statements,
+        *(f"GRANT EXECUTE ON FUNCTION {name} TO PUBLIC" for name in created),
+    ]
 
 
 def render_unfit(fit: Fit, state: str) -> str:
@@ -247,6 +264,10 @@ def syncs_of(plan: Plan, operation: int) -> list[Sync]:
 
 def unfit_function(base_schema: str, key: str, sync: Sync) -> str:
     return ident(base_schema, naming.sync_unfit(base_schema, key, sync.operation, sync.target))
+
+
+def fit_function(base_schema: str, key: str, sync: Sync) -> str:
+    return ident(base_schema, naming.sync_fit(base_schema, key, sync.operation, sync.target))
 
 
 def step_params(plan: Plan, sync: Sync, types: dict[str, str]) -> list[tuple[str, str]]:
@@ -285,12 +306,12 @@ def render_steps(
 def render_drop_steps(
     base_schema: str, key: str, plan: Plan, operations: Iterable[int]
 ) -> list[str]:
-    """Drop the steps of ``operations``, each before its unfit helper, which it calls."""
+    """Drop the steps of ``operations``, each before the check and the helper it calls."""
     syncs = [sync for operation in operations for sync in syncs_of(plan, operation)]
     functions = [
         function(base_schema, key, sync)
         for sync in syncs
-        for function in (step_function, unfit_function)
+        for function in (step_function, fit_function, unfit_function)
     ]
     return [f"DROP FUNCTION IF EXISTS {function}" for function in functions]
 

@@ -135,3 +135,14 @@ def test_an_up_that_fails_on_existing_rows_says_what_to_do(lookup):
         "quantity",
     ]
     assert rows("SELECT count(*) FROM lookup_item") == [(2,)]
+
+
+def test_a_quoted_name_with_a_quote_in_it_is_read(db):
+    migrate("oddnames", "0001")
+    rows("""INSERT INTO "Odd ""Book"" Table" ("select", "MixedCase") VALUES (1, 'a')""")
+    migrate("oddnames", "0002")
+    add = AddCompatColumn(
+        "oddbook", "double", models.IntegerField(null=True), up='"we""ird col" * 2'
+    )
+    apply_operations([add], "oddnames", "0002_rename_and_add")
+    assert rows("""SELECT "double" FROM "Odd ""Book"" Table" """) == [(4,)]

@@ -331,6 +331,22 @@ def test_views_take_no_default_privileges_and_keep_grant_options(roles, conninfo
             )
 
 
+def test_app_roles_run_the_sync_steps_whatever_default_privileges_say(roles, conninfo):
+    """Hardened set-ups revoke EXECUTE on new functions from PUBLIC by default."""
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        su.execute(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {MIGRATOR} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC"
+        )
+    try:
+        expand()
+        assert_both_colours_work(conninfo, 1)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as su:
+            su.execute(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {MIGRATOR} GRANT EXECUTE ON FUNCTIONS TO PUBLIC"
+            )
+
+
 def test_row_level_security_holds_through_the_legacy_view(roles, conninfo, pg_server):
     if pg_server.version_num < 150000:
         pytest.skip("security_invoker views need PostgreSQL 15; older servers refuse RLS tables")

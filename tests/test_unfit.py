@@ -161,3 +161,33 @@ def test_a_backfill_that_does_not_fit_stops_migrate_naming_the_column(inventory)
 
     compat("rollback")
     assert leftovers() == {}
+
+
+def test_nan_fits_a_bounded_numeric(inventory, conninfo):
+    """PostgreSQL stores NaN in numeric(p, s), though it sorts above every number."""
+    migrate_with(
+        AlterCompatColumn(
+            "item",
+            "note",
+            models.DecimalField(max_digits=5, decimal_places=2, null=True),
+            up="note::numeric",
+            down="note::text",
+        )
+    )
+    write(conninfo, "blue", "UPDATE inventory_item SET note = 'NaN'")
+    assert rows("SELECT note::text FROM inventory_item") == [("NaN",)]
+
+
+def test_a_volatile_expression_is_evaluated_once_and_its_value_checked(inventory, conninfo):
+    """The value tested is the value stored: a sequence moves one step a row."""
+    rows("CREATE SEQUENCE public.unfit_seq")
+    migrate_with(
+        AlterCompatColumn(
+            "item", "qty", models.IntegerField(), up="nextval('public.unfit_seq')", down="qty"
+        )
+    )
+    write(
+        conninfo, "blue", f"INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ({ROW})"
+    )
+    assert rows("SELECT qty FROM inventory_item ORDER BY id") == [(1,), (2,)]
+    assert rows("SELECT last_value FROM public.unfit_seq") == [(2,)]
