@@ -54,12 +54,18 @@ def configured_first(legacy_schema: str) -> str:
     whose role lacks USAGE on its legacy schema would resolve to the base table and
     pass for a new-shape writer. The setting itself still names the colour. Leading
     ``"$user"``, ``pg_temp`` or ``pg_catalog`` entries are looked past (an existing
-    one would come first in ``current_schema()`` too), and unquoted names are
-    case-insensitive, as Postgres reads them.
+    one would come first in ``current_schema()`` too). The name is matched as ``SET``
+    and ``ALTER ROLE … SET`` store it, in lower case.
     """
     lead = r'(("\$user"|pg_temp|pg_catalog)\s*,\s*)*'
     pattern = f'^\\s*{lead}"?{legacy_schema}"?\\s*(,|$)'
-    return f"pg_catalog.current_setting('search_path') ~* {literal(pattern)}"
+    setting = "pg_catalog.current_setting('search_path')"
+    # strpos first: it is false at once for every other colour, and a regular expression
+    # per row would cost a bulk UPDATE of the new colour a third more.
+    return (
+        f"pg_catalog.strpos({setting}, {literal(legacy_schema)}) > 0 "
+        f"AND {setting} ~* {literal(pattern)}"
+    )
 
 
 def render_guard(legacy_schema: str, table: str) -> str:
