@@ -295,16 +295,6 @@ def partition_key_columns(connection, schema: str, table: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def is_partitioned(connection, schema: str, table: str) -> bool:
-    return bool(
-        _rows(
-            connection,
-            "SELECT 1 FROM pg_catalog.pg_class WHERE oid = %s::regclass AND relkind = 'p'",
-            [ident(schema, table)],
-        )
-    )
-
-
 @dataclass(frozen=True)
 class PartitionIndex:
     """An index attached below a partitioned index; ``columns`` as PostgreSQL names it
@@ -400,18 +390,6 @@ def grants(connection, schema: str, table: str) -> list[Grant]:
     return [*acl(connection, schema, table), *(Grant(*row) for row in owner)]
 
 
-def relation_owner(connection, schema: str, relation: str) -> str | None:
-    rows = _rows(
-        connection,
-        """SELECT r.rolname FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
-           WHERE n.nspname = %s AND c.relname = %s""",
-        [schema, relation],
-    )
-    return rows[0][0] if rows else None
-
-
 def schema_users(connection, schema: str) -> set[str | None]:
     """Roles granted USAGE on a schema (None: PUBLIC)."""
     rows = _rows(
@@ -444,28 +422,33 @@ def sessions(connection, application_prefix: str) -> list[tuple]:
     )
 
 
-def row_security(connection, schema: str, table: str) -> bool:
-    """Whether row-level security is enabled on the table."""
+def _relation(connection, schema: str, name: str, field: str):
+    """One field of the pg_class row of ``schema.name`` (``c``), or None if there is none."""
     rows = _rows(
         connection,
-        """SELECT c.relrowsecurity FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = %s AND c.relname = %s""",
-        [schema, table],
+        f"""SELECT {field} FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s""",
+        [schema, name],
     )
-    return bool(rows and rows[0][0])
+    return rows[0][0] if rows else None
 
 
 def relation_exists(connection, schema: str, name: str) -> bool:
-    return bool(
-        _rows(
-            connection,
-            """SELECT 1 FROM pg_catalog.pg_class c
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = %s AND c.relname = %s""",
-            [schema, name],
-        )
-    )
+    return _relation(connection, schema, name, "true") is not None
+
+
+def relation_owner(connection, schema: str, name: str) -> str | None:
+    return _relation(connection, schema, name, "pg_catalog.pg_get_userbyid(c.relowner)")
+
+
+def row_security(connection, schema: str, table: str) -> bool:
+    """Whether row-level security is enabled on the table."""
+    return bool(_relation(connection, schema, table, "c.relrowsecurity"))
+
+
+def is_partitioned(connection, schema: str, table: str) -> bool:
+    return _relation(connection, schema, table, "c.relkind") == "p"
 
 
 def unused_ignore_functions(connection) -> list[str]:

@@ -160,7 +160,7 @@ def target(connection, table: str) -> Target:
     return Target(schema, table, plan, key, generated)
 
 
-def security_invoker(connection, schema: str, table: str) -> bool:
+def security_invoker(connection, grants: list) -> bool:
     """Whether the table's legacy view reads it with the caller's rights (PostgreSQL 15+).
 
     Then the table's own privileges and row-level security policies decide, and a
@@ -170,9 +170,7 @@ def security_invoker(connection, schema: str, table: str) -> bool:
     ``security_invoker`` view checks the caller's privilege on every column it
     selects, so a role with column-level grants could not read it at all.
     """
-    return catalog.server_version(connection) >= 150000 and not any(
-        grant.column for grant in catalog.grants(connection, schema, table)
-    )
+    return catalog.server_version(connection) >= 150000 and not any(g.column for g in grants)
 
 
 @dataclass(frozen=True)
@@ -575,7 +573,7 @@ def rebuild(schema_editor, rollout: Rollout, touched: TouchedTable) -> None:
         touched.table,
         plan,
         grants,
-        security_invoker=security_invoker(connection, touched.schema, touched.table),
+        security_invoker=security_invoker(connection, grants),
     )
     wrappers = _wrapper_schema(connection, touched)
     statements += triggers.render_install(

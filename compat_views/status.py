@@ -19,7 +19,9 @@ def drift(connection, rollout, touched) -> list[str]:
         touched.schema,
         touched.table,
         plan,
-        lifecycle.security_invoker(connection, touched.schema, touched.table),
+        lifecycle.security_invoker(
+            connection, catalog.grants(connection, touched.schema, touched.table)
+        ),
     )
     with connection.cursor() as cursor:
         cursor.execute(
