@@ -18,9 +18,11 @@ import time
 import psycopg
 import pytest
 from django.db import connections
+from psycopg.conninfo import make_conninfo
 
 from compat_views.operations import RenameCompatColumn, RenameCompatModel
 from tests.harness import ColourWriter, apply_operations, compat, leftovers, migrate, rows
+from tests.test_privileges import BLUE, GREEN, MIGRATOR, OWNER, PASSWORD, create_roles, use_role
 
 SHAPES = {  # colour: (region table, town name column)
     "blue": ("atlas_region", "name"),
@@ -95,19 +97,43 @@ def stop(writers: list[RegionTownWriter]) -> None:
         writer.finish()
 
 
-def test_writers_of_both_colours_never_fail_through_expand_rollback_and_complete(db, conninfo):
-    """The rename of a referenced table, with a column operation on the referencing one."""
+def release1_as_roles(conninfo: str, db: str) -> dict[str, str]:
+    """Release 1 migrated by the app's owner role; each colour writes as a DML-only role,
+    and release 2 is migrated by another role (a member of the owner). Returns the
+    writers' connection strings by colour."""
+    create_roles(conninfo, db)
+    use_role("default", OWNER)
     migrate("atlas", "0001")
-    blue = start(conninfo, "blue", "r1")
+    with psycopg.connect(make_conninfo(conninfo, user=OWNER, password=PASSWORD)) as owner:
+        tables = "atlas_region, atlas_town"
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {BLUE}, {GREEN}")
+    use_role("default", MIGRATOR)
+    return {
+        colour: make_conninfo(conninfo, user=role, password=PASSWORD)
+        for colour, role in (("blue", BLUE), ("green", GREEN))
+    }
+
+
+@pytest.mark.parametrize("as_roles", [False, True], ids=["superuser", "production roles"])
+def test_writers_of_both_colours_never_fail_through_expand_rollback_and_complete(
+    db, conninfo, as_roles
+):
+    """The rename of a referenced table, with a column operation on the referencing one."""
+    if as_roles:
+        writers_of = release1_as_roles(conninfo, db)
+    else:
+        migrate("atlas", "0001")
+        writers_of = {"blue": conninfo, "green": conninfo}
+    blue = start(writers_of["blue"], "blue", "r1")
     progress(blue)
     migrate("atlas", "0002")  # expand, while blue writes
-    green = start(conninfo, "green", "r1")
+    green = start(writers_of["green"], "green", "r1")
     progress(blue + green)
     stop(green)
     compat("rollback", "--force")  # while blue writes; --force: green's sessions may linger
     progress(blue)
     migrate("atlas", "0002")  # expand again, while blue writes
-    green_again = start(conninfo, "green", "r2")
+    green_again = start(writers_of["green"], "green", "r2")
     progress(blue + green_again)
     stop(blue)
     compat("complete", "--force")  # while green writes

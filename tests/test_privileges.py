@@ -72,9 +72,8 @@ def use_role(alias: str, role: str) -> None:
     connections[alias].settings_dict.update(USER=role, PASSWORD=PASSWORD)
 
 
-@pytest.fixture
-def roles(db, conninfo):
-    """The roles, and what each had before the rollout: release 1 migrated as the owner."""
+def create_roles(conninfo: str, db: str) -> None:
+    """The roles, with what the owner and the migrating role need of the database."""
     with psycopg.connect(conninfo, autocommit=True) as su:
         for role in ROLES:
             su.execute(
@@ -87,6 +86,12 @@ def roles(db, conninfo):
         # Django's and compat_views' own bookkeeping tables.
         su.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {OWNER}, {MIGRATOR}")
         su.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {OWNER}, {MIGRATOR}")
+
+
+@pytest.fixture
+def roles(db, conninfo):
+    """The roles, and what each had before the rollout: release 1 migrated as the owner."""
+    create_roles(conninfo, db)
     use_role("default", OWNER)
     migrate("inventory", "0001")
     with session(conninfo, OWNER) as owner:
