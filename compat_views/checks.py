@@ -1,10 +1,11 @@
 """System checks: catch a missing or unknown colour, or a deadlock_timeout a rollout step
-cannot beat, before a rollout starts."""
+cannot beat, before a rollout starts; at deploy, a migration that would break the release
+still serving."""
 
 from django.core import checks
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
-from . import conf
+from . import conf, safety
 from .errors import ConfigurationError
 
 
@@ -56,4 +57,41 @@ def check_deadlock_timeout(app_configs=None, databases=None, **kwargs):
                     id="compat_views.W002",
                 )
             )
+    return found
+
+
+@checks.register("compat_views", deploy=True)
+def check_breaking_migrations(app_configs=None, databases=None, **kwargs):
+    """What ``compat check`` lists, as warnings of ``check --deploy``: the last moment to
+    notice a plain operation that would break the release still serving. A deploy check
+    only, so ``migrate`` never runs it; it reads ``django_migrations`` of the default
+    database, or of each ``--database``."""
+    labels = [config.label for config in app_configs or ()]
+    found = []
+    for alias in databases or [DEFAULT_DB_ALIAS]:
+        if connections[alias].vendor != "postgresql":
+            continue
+        try:
+            findings = safety.check(alias, app_labels=labels)
+        except DatabaseError as exc:
+            found.append(
+                checks.Warning(
+                    f"compat_views could not read the migrations applied to database "
+                    f"{alias!r}, so it could not tell whether they break the release still "
+                    f"serving: {exc}".strip(),
+                    hint="Run `manage.py compat check` where the database can be reached.",
+                    id="compat_views.W011",
+                )
+            )
+            continue
+        found += [
+            checks.Warning(
+                f"{finding.operation} {finding.problem}.",
+                hint=f"{finding.instead}.",
+                obj=finding.where,
+                id="compat_views.W010",
+            )
+            for finding in findings
+            if finding.breaking
+        ]
     return found

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
 ]
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")
+INSTALLED_APPS += ["tests.scenarios.unsafe", "tests.scenarios.safe"]
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 COMPAT_VIEWS_COLOUR = "green"

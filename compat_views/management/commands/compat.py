@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from ... import lifecycle, status
+from ... import lifecycle, safety, status
 from ...errors import CompatError
 
 
@@ -32,6 +33,18 @@ class Command(BaseCommand):
                 action="store_true",
                 help="Proceed even while sessions of the other colour are connected.",
             )
+        check = sub.add_parser(
+            "check",
+            help="List the unapplied plain operations that would break the release still "
+            "serving, with the compat operation to use instead; exit status 1 if any.",
+        )
+        check.add_argument("app_labels", nargs="*", help="Only these apps' migrations.")
+        check.add_argument(
+            "--all",
+            dest="include_applied",
+            action="store_true",
+            help="Judge applied migrations too (an audit).",
+        )
 
     def handle(self, *args, action, database, **options):
         try:
@@ -60,3 +73,18 @@ class Command(BaseCommand):
             f"Rollout {rollout.pk} rolled back: the {rollout.legacy_colour} shape is restored and "
             "its migrations are unrecorded."
         )
+
+    def do_check(self, database, app_labels=(), include_applied=False, **options):
+        for label in app_labels:
+            try:
+                apps.get_app_config(label)
+            except LookupError as exc:
+                raise CommandError(f"{exc} Name an app of INSTALLED_APPS.") from exc
+        findings = safety.check(database, app_labels=app_labels, include_applied=include_applied)
+        self.stdout.write(safety.render(findings, include_applied=include_applied))
+        breaking = sum(f.breaking for f in findings)
+        if breaking:
+            raise CommandError(
+                f"{breaking} breaking change(s), listed above: use the operations named there "
+                "instead, or ship them in a later release."
+            )
