@@ -32,7 +32,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from django.contrib.postgres import operations as pg_ops
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations import operations as ops
 from django.db.migrations.executor import MigrationExecutor
@@ -45,11 +47,6 @@ from django.db.models import NOT_PROVIDED, CheckConstraint, UniqueConstraint
 from django.db.models.options import normalize_together
 
 from .operations.base import CompatOperation
-
-try:  # needs psycopg, which a PostgreSQL project has
-    from django.contrib.postgres import operations as pg_ops
-except ImportError:  # pragma: no cover
-    pg_ops = None
 
 LATER = (
     "No compat operation does this: ship it in a later release, once no release that "
@@ -71,18 +68,12 @@ _SAFE: tuple[type[Operation], ...] = (
         for name in ("AlterModelTableComment", "AlterConstraint")
         if hasattr(ops, name)
     ),
-    *(
-        (
-            pg_ops.AddIndexConcurrently,
-            pg_ops.RemoveIndexConcurrently,
-            pg_ops.AddConstraintNotValid,
-            pg_ops.ValidateConstraint,
-            pg_ops.CreateExtension,
-            pg_ops.CollationOperation,
-        )
-        if pg_ops
-        else ()
-    ),
+    pg_ops.AddIndexConcurrently,
+    pg_ops.RemoveIndexConcurrently,
+    pg_ops.AddConstraintNotValid,
+    pg_ops.ValidateConstraint,
+    pg_ops.CreateExtension,
+    pg_ops.CollationOperation,
 )
 
 # (words, pattern): what a RunSQL mentions that would likely break the release still serving.
@@ -142,7 +133,7 @@ class _Step:
     operation: Operation
     before: ProjectState
     after: ProjectState
-    connection: object
+    connection: BaseDatabaseWrapper
 
     def old(self, name: str):
         return self.before.apps.get_model(self.app_label, name)
@@ -602,7 +593,7 @@ def judge(
     migration: Migration,
     from_state: ProjectState,
     *,
-    connection,
+    connection: BaseDatabaseWrapper,
     fresh: Iterable[str] = (),
 ) -> Judgement:
     """What ``migration`` would do that the release still serving would not survive.
