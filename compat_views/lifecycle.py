@@ -952,28 +952,35 @@ def check_plain_operations(alias: str, rollout: Rollout) -> None:
 
     ``compat rollback`` works from the rollout state alone (so the old release can run
     it); a plain AddField next to a compat operation would stay applied yet unrecorded.
+    So would a compat operation the rollout does not hold: it ran as its plain twin, on
+    a table the same ``migrate`` created (``fresh``).
     """
     from django.db.migrations.loader import MigrationLoader
 
     from .operations.base import CompatOperation, database_operations
 
     loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
-    names = sorted({(o.app_label, o.migration) for o in rollout.operations.all() if o.migration})
+    operations = [o for o in rollout.operations.all() if o.migration]
+    held = {(o.app_label, o.migration, o.position) for o in operations}
+    names = sorted({(o.app_label, o.migration) for o in operations})
     mixed = [
         f"{app}.{name}"
         for app, name in names
         if (app, name) in loader.disk_migrations
         and any(
-            not isinstance(op, CompatOperation)
-            for op in database_operations(loader.disk_migrations[app, name].operations)
+            not isinstance(op, CompatOperation) or (app, name, position) not in held
+            for position, op in enumerate(
+                database_operations(loader.disk_migrations[app, name].operations)
+            )
         )
     ]
     if mixed:
         raise RolloutConflict(
-            f"Migration(s) {', '.join(mixed)} also contain plain operations, which `compat "
-            "rollback` cannot reverse. Run `manage.py migrate <app> <previous migration>` from "
-            "the new release instead (Django reverses the plain operations, compat_views the "
-            "compat ones), or pass --force to undo only the compat operations."
+            f"Migration(s) {', '.join(mixed)} also contain plain operations (or compat "
+            "operations that ran as plain ones, on tables the same migrate created), which "
+            "`compat rollback` cannot reverse. Run `manage.py migrate <app> <previous "
+            "migration>` from the new release instead (Django reverses the plain operations, "
+            "compat_views the compat ones), or pass --force to undo only the compat operations."
         )
 
 
