@@ -1,8 +1,8 @@
-"""App config: connect the colour hook and the migrate plan check, register the system checks."""
+"""App config: connect the colour hook and the migrate receivers, register the system checks."""
 
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
-from django.db.models.signals import pre_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 class CompatViewsConfig(AppConfig):
@@ -11,9 +11,14 @@ class CompatViewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import checks, fresh, live  # noqa: F401  (importing checks registers them)
         from .connection import join_colour
         from .operations.base import refuse_non_atomic
 
         connection_created.connect(join_colour, dispatch_uid="compat_views.join_colour")
+        # sender=self: each runs once per migrate, however many apps it migrates.
+        pre_migrate.connect(live.refuse_live_plan, sender=self, dispatch_uid="compat_views.live")
         pre_migrate.connect(refuse_non_atomic, sender=self, dispatch_uid="compat_views.atomic")
+        pre_migrate.connect(fresh.snapshot, sender=self, dispatch_uid="compat_views.fresh")
+        post_migrate.connect(fresh.forget, sender=self, dispatch_uid="compat_views.fresh")
+        post_migrate.connect(live.record_migrated, sender=self, dispatch_uid="compat_views.live")

@@ -5,7 +5,7 @@
 | COMPAT_VIEWS_COLOUR | env COMPAT_VIEWS_COLOUR | this process's colour |
 | COMPAT_VIEWS_COLOURS | ("blue", "green") | the deployment slots |
 | COMPAT_VIEWS_LEGACY_COLOUR | the other colour | needed only with more than two colours |
-| COMPAT_VIEWS_PLAIN_MIGRATIONS | False | run compat operations as plain Django ones |
+| COMPAT_VIEWS_PLAIN_MIGRATIONS | False | compat operations run plain on every table (``fresh``) |
 | COMPAT_VIEWS_LOCK_TIMEOUT_MS | 500 | how long a rollout step waits for its locks |
 | COMPAT_VIEWS_DDL_ATTEMPTS | 30 | tries per rollout step before giving up |
 | COMPAT_VIEWS_DDL_MAX_BACKOFF | 5.0 | longest pause between tries, seconds |

@@ -18,7 +18,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from . import backfill, catalog, conf, constraints, ddl, naming, sql, triggers, views
+from . import backfill, catalog, conf, constraints, ddl, live, naming, sql, triggers, views
 from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
 from .mapping import (
     ADD_COLUMN,
@@ -30,7 +30,7 @@ from .mapping import (
     compose,
     referenced,
 )
-from .models import AppliedOperation, Rollout, TouchedTable
+from .models import AppliedOperation, LiveColour, Rollout, TouchedTable
 
 STATE_TABLE = Rollout._meta.db_table
 Table = tuple[str, str]  # (schema, table)
@@ -69,7 +69,8 @@ def require_create_privilege(connection) -> None:
 
 
 def begin(schema_editor) -> Rollout:
-    """Join the pending rollout of this colour, or start one; refuse the other colour's."""
+    """Join the pending rollout of this colour, or start one; refuse the other colour's,
+    and a new one from the live colour (``live``)."""
     connection = schema_editor.connection
     new_colour = conf.require_colour(connection.settings_dict)
     require_create_privilege(connection)
@@ -82,6 +83,7 @@ def begin(schema_editor) -> Rollout:
                 "(keep the new shape) or `manage.py compat rollback` (keep the old one)."
             )
         return rollout
+    live.refuse(connection, new_colour)
     legacy_colour = conf.legacy_colour_for(new_colour)
     rollout = Rollout.objects.using(connection.alias).create(
         legacy_colour=legacy_colour, new_colour=new_colour
@@ -612,6 +614,7 @@ def _drop_table_objects(
 
 
 def _close(schema_editor, rollout: Rollout, status: str) -> None:
+    """End the rollout; the colour whose shape stays is live now."""
     sql.execute(
         schema_editor,
         f"DROP SCHEMA IF EXISTS {sql.ident(naming.legacy_schema(rollout.legacy_colour))} CASCADE",
@@ -621,6 +624,11 @@ def _close(schema_editor, rollout: Rollout, status: str) -> None:
         sql.execute(schema_editor, f"DROP FUNCTION IF EXISTS {ignore}(name)")
     rollout.status, rollout.finished_at = status, timezone.now()
     rollout.save(update_fields=["status", "finished_at"])
+    if status == Rollout.COMPLETED:
+        colour, reason = rollout.new_colour, LiveColour.COMPLETED
+    else:
+        colour, reason = rollout.legacy_colour, LiveColour.ROLLED_BACK
+    live.record(schema_editor.connection.alias, colour, reason, rollout)
 
 
 def undo(schema_editor, rollout: Rollout, operation: AppliedOperation) -> None:
@@ -952,28 +960,35 @@ def check_plain_operations(alias: str, rollout: Rollout) -> None:
 
     ``compat rollback`` works from the rollout state alone (so the old release can run
     it); a plain AddField next to a compat operation would stay applied yet unrecorded.
+    So would a compat operation the rollout does not hold: it ran as its plain twin, on
+    a table the same ``migrate`` created (``fresh``).
     """
     from django.db.migrations.loader import MigrationLoader
 
     from .operations.base import CompatOperation, database_operations
 
     loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
-    names = sorted({(o.app_label, o.migration) for o in rollout.operations.all() if o.migration})
+    operations = [o for o in rollout.operations.all() if o.migration]
+    held = {(o.app_label, o.migration, o.position) for o in operations}
+    names = sorted({(o.app_label, o.migration) for o in operations})
     mixed = [
         f"{app}.{name}"
         for app, name in names
         if (app, name) in loader.disk_migrations
         and any(
-            not isinstance(op, CompatOperation)
-            for op in database_operations(loader.disk_migrations[app, name].operations)
+            not isinstance(op, CompatOperation) or (app, name, position) not in held
+            for position, op in enumerate(
+                database_operations(loader.disk_migrations[app, name].operations)
+            )
         )
     ]
     if mixed:
         raise RolloutConflict(
-            f"Migration(s) {', '.join(mixed)} also contain plain operations, which `compat "
-            "rollback` cannot reverse. Run `manage.py migrate <app> <previous migration>` from "
-            "the new release instead (Django reverses the plain operations, compat_views the "
-            "compat ones), or pass --force to undo only the compat operations."
+            f"Migration(s) {', '.join(mixed)} also contain plain operations (or compat "
+            "operations that ran as plain ones, on tables the same migrate created), which "
+            "`compat rollback` cannot reverse. Run `manage.py migrate <app> <previous "
+            "migration>` from the new release instead (Django reverses the plain operations, "
+            "compat_views the compat ones), or pass --force to undo only the compat operations."
         )
 
 

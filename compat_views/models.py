@@ -78,3 +78,27 @@ class AppliedOperation(models.Model):
     class Meta:
         ordering = ["seq"]
         unique_together = [("rollout", "seq")]
+
+
+class LiveColour(models.Model):
+    """Which colour serves the newest release, one row each time that changes.
+
+    Colours alternate: the colour that is live must not start a rollout, which would
+    put its own running release on the new shape. ``complete`` makes the new colour
+    live, ``rollback`` the legacy one; a ``migrate`` that applied migrations with no
+    rollout pending makes its colour live (a release of plain migrations alternates
+    colours too), and ``compat live`` records it by hand. ``release`` is set for
+    ``migrated`` rows only: a digest of that release's migration files, which lets the
+    same release go on migrating (``migrate app_a`` then ``migrate app_b``).
+    """
+
+    COMPLETED, ROLLED_BACK, MIGRATED, DECLARED = "completed", "rolled_back", "migrated", "declared"
+
+    colour = models.CharField(max_length=41)
+    reason = models.CharField(max_length=16)
+    rollout = models.ForeignKey(Rollout, null=True, on_delete=models.PROTECT, related_name="+")
+    release = models.CharField(max_length=64, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.colour} live since {self.recorded_at} ({self.reason})"

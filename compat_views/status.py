@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import connections
 
-from . import catalog, constraints, lifecycle, naming, sql, triggers, views
+from . import catalog, conf, constraints, lifecycle, live, naming, sql, triggers, views
 from .mapping import RENAME_COLUMN, RENAME_TABLE
 
 
@@ -94,7 +94,11 @@ def pending_builds(connection, rollout) -> list[str]:
 def report(alias: str) -> dict:
     connection = connections[alias]
     rollout = lifecycle.pending(alias)
-    result: dict = {"rollout": None, "leftovers": catalog.leftovers(connection)}
+    result: dict = {
+        "rollout": None,
+        "leftovers": catalog.leftovers(connection),
+        "live": live.summary(alias),
+    }
     if rollout is None:
         return result
     result["rollout"] = {
@@ -135,11 +139,24 @@ def report(alias: str) -> dict:
     return result
 
 
+def live_text(entry: dict | None) -> str:
+    """Which colour is live and which one the next release must run as."""
+    if entry is None:
+        return (
+            "No live colour is recorded yet: the next release may run as any of "
+            f"{', '.join(conf.colours())}; the migrate that applies its migrations records it."
+        )
+    return (
+        f"{entry['colour']} is live ({entry['why']}): the next release must run as "
+        f"{' or '.join(entry['next_colours'])}."
+    )
+
+
 def render_text(data: dict) -> str:
     rollout = data["rollout"]
     lines = []
     if rollout is None:
-        lines.append("No rollout is pending.")
+        lines += ["No rollout is pending.", live_text(data["live"])]
     else:
         lines += [
             f"Rollout {rollout['id']}: legacy colour {rollout['legacy_colour']} "

@@ -124,6 +124,7 @@ def test_up_needs_a_key(library):
 
 def test_other_colour_cannot_join_the_pending_rollout(db):
     migrate("shop", "0001")
+    migrate("library", "0001")
     migrate("library", "0002")  # green starts a rollout
     before = snapshot()
     with pytest.raises(RolloutConflict, match="compat complete.*compat rollback"):
@@ -132,6 +133,7 @@ def test_other_colour_cannot_join_the_pending_rollout(db):
 
 
 def test_complete_refuses_while_legacy_sessions_are_connected(db):
+    migrate("library", "0001")
     migrate("library", "0002")
     rows("SELECT 1", alias="legacy")  # a legacy (blue) Django session stays connected
     pid = rows("SELECT pg_backend_pid()", alias="legacy")[0][0]
@@ -146,6 +148,7 @@ def test_complete_refuses_while_legacy_sessions_are_connected(db):
 
 
 def test_rollback_refuses_while_new_sessions_are_connected(db, conninfo):
+    migrate("library", "0001")
     migrate("library", "0002")
     # Another green session (the new release's web worker, say) is connected.
     with psycopg.connect(conninfo, application_name="compat_green:web"):

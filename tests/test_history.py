@@ -30,6 +30,7 @@ def ignore_functions() -> list[tuple]:
 
 
 def test_rollback_refuses_while_a_later_migration_depends_on_the_rollout(db):
+    migrate("ledger", "0001")
     migrate("ledger", "0003")  # 0002 is the compat migration, 0003 a plain one after it
     before = snapshot()
     for force in ([], ["--force"]):  # unrecording 0002 would break the history either way
@@ -51,6 +52,7 @@ def test_rollback_refuses_while_a_later_migration_depends_on_the_rollout(db):
 
 
 def test_rollback_refuses_when_this_release_does_not_know_a_later_migration(db):
+    migrate("ledger", "0001")
     migrate("ledger", "0002")
     migrate("library", "0001")  # applied during the rollout too, but known not to depend on it
     # The new release applied a migration the release running rollback has no file for.
@@ -105,6 +107,7 @@ def test_migrate_without_create_on_the_database_names_the_privilege(db):
 
 
 def test_pgtrigger_helper_goes_with_our_triggers_unless_another_trigger_uses_it(db):
+    migrate("shop", "0001")
     migrate("shop", "0002")  # sync triggers, installed through pgtrigger's SQL
     assert ignore_functions() == [("public",)]
     compat("rollback")

@@ -119,6 +119,8 @@ def test_migrating_backwards_is_a_rollback(db):
 
 
 def test_two_apps_join_one_rollout_and_status_reports_it(db, capsys):
+    migrate("library", "0001")
+    migrate("shop", "0001")
     migrate("library", "0002")
     migrate("shop", "0002")
     assert Rollout.objects.count() == 1
@@ -152,6 +154,7 @@ def test_sqlmigrate_shows_the_expand_sql(db, capsys):
 
 
 def test_mixed_migration_rolls_back_through_migrate(db):
+    migrate("library", "0001")
     migrate("library", "0003")
     with pytest.raises(CommandError, match="(?s)library.0003_mixed.*migrate <app>"):
         compat("rollback")

@@ -41,6 +41,7 @@ def test_view_takes_base_defaults_and_copies_grants(db, conninfo):
 
 
 def test_sync_triggers_are_pgtriggers_and_survive_prune(db, settings):
+    migrate("shop", "0001")
     migrate("shop", "0002")
     touched = pending("default").tables.get()
     expected = triggers_for("public", "shop_order", "compat_blue", plan_of(touched), "shop_order")

@@ -4,7 +4,8 @@ A compat operation has the Django state effect of the plain operation it replace
 (``plain()``), so ``makemigrations`` sees no change. Its database effect joins the
 pending rollout; going backwards undoes it, or, when its rollout has already
 completed (or ``COMPAT_VIEWS_PLAIN_MIGRATIONS`` is on), does what the plain
-operation's backwards would.
+operation's backwards would. On a table the same ``migrate`` created (``fresh``)
+it is the plain operation both ways: no older release reads that table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from django.db.migrations import Migration, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 
-from .. import conf, ddl, lifecycle, naming
+from .. import conf, ddl, fresh, lifecycle, naming
 from ..errors import InvalidOperation
 
 
@@ -170,10 +171,18 @@ class CompatOperation(Operation):
         model = state.apps.get_model(app_label, self.model_name)
         return not self.allow_migrate_model(schema_editor.connection.alias, model)
 
+    def _on_fresh_table(self, app_label, schema_editor, state) -> bool:
+        """Whether the ``migrate`` applying this operation created its table."""
+        found = _applying(self)
+        if found is None or schema_editor.collect_sql:
+            return False
+        table = state.apps.get_model(app_label, self.model_name)._meta.db_table
+        return fresh.created_by_this_migrate(schema_editor.connection, found[0], table)
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if self._skip(app_label, schema_editor, from_state):
             return
-        if conf.plain_migrations():
+        if conf.plain_migrations() or self._on_fresh_table(app_label, schema_editor, from_state):
             self.plain().database_forwards(app_label, schema_editor, from_state, to_state)
             return
         if not schema_editor.collect_sql:
@@ -185,9 +194,14 @@ class CompatOperation(Operation):
         if self._skip(app_label, schema_editor, to_state):
             return
         found = (None, None)
-        if not conf.plain_migrations() and not schema_editor.collect_sql:
-            lifecycle.require_state_tables(schema_editor.connection)
-            found = lifecycle.find(schema_editor.connection.alias, origin_of(self, app_label))
+        # Without the state tables no rollout can hold the operation: it ran plain.
+        connection = schema_editor.connection
+        if (
+            not conf.plain_migrations()
+            and not schema_editor.collect_sql
+            and lifecycle.STATE_TABLE in connection.introspection.table_names()
+        ):
+            found = lifecycle.find(connection.alias, origin_of(self, app_label))
         rollout, applied = found
         if applied is None:
             self.plain().database_backwards(app_label, schema_editor, from_state, to_state)

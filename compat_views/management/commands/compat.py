@@ -1,4 +1,4 @@
-"""``manage.py compat status|backfill|complete|rollback``: thin wrappers over lifecycle."""
+"""``manage.py compat status|backfill|live|complete|rollback``: thin wrappers over lifecycle."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from ... import lifecycle, safety, status
+from ... import lifecycle, live, safety, status
 from ...errors import CompatError
 
 
@@ -23,6 +23,10 @@ class Command(BaseCommand):
             "--json", dest="as_json", action="store_true", help="Machine-readable output."
         )
         sub.add_parser("backfill", help="Resume pending backfills and index builds.")
+        declare = sub.add_parser(
+            "live", help="Record which colour serves the newest release (no rollout pending)."
+        )
+        declare.add_argument("colour", help="The colour that is live now.")
         for name, text in (
             ("complete", "Remove the legacy shape."),
             ("rollback", "Remove the new shape; keep every row."),
@@ -60,6 +64,10 @@ class Command(BaseCommand):
     def do_backfill(self, database, **options):
         filled = lifecycle.run_deferred(database, stream=self.stdout)
         self.stdout.write(f"Backfill done: {filled} rows filled.")
+
+    def do_live(self, database, colour, **options):
+        live.declare(database, colour)
+        self.stdout.write(status.live_text(live.summary(database)))
 
     def do_complete(self, database, force=False, **options):
         rollout = lifecycle.complete(database, force=force)

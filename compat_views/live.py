@@ -1,0 +1,218 @@
+"""Which colour is live: recorded at each change, reported, and checked before a rollout.
+
+Colours alternate. The live colour serves the newest release; the next release runs
+as another colour and migrates while the live one serves. A rollout started by the
+live colour would put its own running release on the new shape, so it is refused
+before anything changes. The record is a log (``LiveColour``), newest row last:
+``complete`` makes the new colour live, ``rollback`` the legacy one, a ``migrate``
+that applied migrations with no rollout pending makes its colour live (a release of
+plain migrations alternates colours too, and the database never sees a complete),
+and ``manage.py compat live <colour>`` records it by hand (after a release without
+migrations went live). With nothing recorded yet (the adoption release) any colour
+may migrate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from . import catalog, conf
+from .errors import ConfigurationError, InvalidOperation, RolloutConflict
+from .models import LiveColour, Rollout
+
+LIVE_TABLE = LiveColour._meta.db_table
+
+
+def _pending(alias: str) -> Rollout | None:
+    return Rollout.objects.using(alias).filter(status=Rollout.PENDING).first()
+
+
+def _recorded(connection) -> bool:
+    """Whether this database has the live-colour log (``compat_views`` 0002 applied)."""
+    return LIVE_TABLE in connection.introspection.table_names()
+
+
+def latest(alias: str) -> LiveColour | None:
+    """The live colour's record; None when nothing is recorded (yet)."""
+    if not _recorded(connections[alias]):
+        return None
+    return LiveColour.objects.using(alias).order_by("-pk").first()
+
+
+def record(
+    alias: str, colour: str, reason: str, rollout: Rollout | None = None, release: str = ""
+) -> LiveColour | None:
+    """Log ``colour`` as live; nothing where the log does not exist (a rollout begun
+    before ``compat_views`` 0002 was applied ends without a record)."""
+    if not _recorded(connections[alias]):
+        return None
+    return LiveColour.objects.using(alias).create(
+        colour=colour, reason=reason, rollout=rollout, release=release
+    )
+
+
+def release_digest() -> str:
+    """What tells one release from another: the migration files it ships.
+
+    The same release migrating again (``migrate app_a``, then ``migrate app_b``) has
+    the same files; a newer one has more. Read from disk, so the database's squash
+    state does not change it.
+    """
+    from django.db.migrations.loader import MigrationLoader
+
+    files = sorted(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()
+
+
+def next_colours(colour: str) -> list[str]:
+    return [other for other in conf.colours() if other != colour]
+
+
+def describe(entry: LiveColour) -> str:
+    """Why ``entry.colour`` is live, for messages: what made it so, and when."""
+    when = entry.recorded_at.isoformat(timespec="seconds")
+    return {
+        LiveColour.COMPLETED: f"it completed rollout {entry.rollout_id} at {when}",
+        LiveColour.ROLLED_BACK: f"rollout {entry.rollout_id} was rolled back to it at {when}",
+        LiveColour.MIGRATED: f"its release applied migrations at {when}",
+        LiveColour.DECLARED: f"recorded with `manage.py compat live` at {when}",
+    }[entry.reason]
+
+
+def _refusal(alias: str, colour: str) -> RolloutConflict | None:
+    """The error for a rollout started by ``colour``, if that colour is live.
+
+    A colour that became live by a ``migrate`` of this very release may go on migrating
+    it: its release is the newest, not the one it would break.
+    """
+    entry = latest(alias)
+    if entry is None or entry.colour != colour:
+        return None
+    if entry.reason == LiveColour.MIGRATED and entry.release == release_digest():
+        return None
+    run_as = " or ".join(f"{other} (COMPAT_VIEWS_COLOUR={other})" for other in next_colours(colour))
+    return RolloutConflict(
+        f"{colour} is live ({describe(entry)}): the release that is not live yet must "
+        f"migrate; run it as {run_as}. If {colour} no longer serves the newest release (one "
+        "without migrations went live as another colour since), record the colour that does: "
+        "`manage.py compat live <colour>`. Nothing was changed."
+    )
+
+
+def refuse(connection, colour: str) -> None:
+    """Refuse to start a rollout from the live colour (``lifecycle.begin``)."""
+    error = _refusal(connection.alias, colour)
+    if error is not None:
+        raise error
+
+
+def _expands(connection, plan) -> bool:
+    """Whether a compat operation of the (forwards) plan acts on a table that exists now.
+
+    The others act on tables the plan itself creates and run as their plain twins
+    (``fresh``). Each operation's table is read from the project state replayed up to
+    it, the way Django's executor builds it.
+    """
+    from django.db.migrations.loader import MigrationLoader
+
+    from .operations.base import CompatOperation, database_operations
+
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    graph, applied = loader.graph, set(loader.applied_migrations)
+    heads = [
+        key
+        for key in applied
+        if key in graph.nodes and not any(c.key in applied for c in graph.node_map[key].children)
+    ]
+    state, tables = loader.project_state(heads, at_end=True), []
+    for migration, _ in plan:
+        for operation in migration.operations:
+            for item in database_operations([operation]):
+                if isinstance(item, CompatOperation):
+                    item.check_state(migration.app_label, state)
+                    model = state.apps.get_model(migration.app_label, item.model_name)
+                    if item.allow_migrate_model(connection.alias, model):
+                        tables.append(model._meta.db_table)
+            operation.state_forwards(migration.app_label, state)
+    return bool(catalog.base_tables(connection, tables))
+
+
+def refuse_live_plan(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """``pre_migrate`` receiver: refuse the live colour's plan before any of it runs.
+
+    ``lifecycle.begin`` refuses too, but by then the plan's earlier migrations have
+    committed; checked here, nothing of the plan has run.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or conf.plain_migrations() or not plan:
+        return
+    colour = conf.colour(connection.settings_dict)
+    if colour is None or any(backwards for _, backwards in plan):
+        return
+    error = _refusal(using, colour)
+    if error is None or _pending(using) is not None:
+        return  # a pending rollout is joined, or refused by begin() as the other colour's
+    if _expands(connection, plan):
+        raise error
+
+
+def record_migrated(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """``post_migrate`` receiver: a ``migrate`` that applied migrations with no rollout
+    pending makes its colour live, if another colour was (or none was recorded).
+
+    Only a run that applied migrations counts: the release that has new ones is the
+    newest, while a ``migrate`` at every start of a process, with nothing to apply,
+    says nothing about which colour serves. A live colour that migrates again keeps
+    its record, so a newer release deployed as that colour stays refused.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not plan or any(back for _, back in plan):
+        return
+    colour = conf.colour(connection.settings_dict)
+    if colour is None or not _recorded(connection):
+        return
+    if _pending(using) is not None:
+        return  # complete or rollback decides
+    entry = latest(using)
+    if entry is None or entry.colour != colour:
+        record(using, colour, LiveColour.MIGRATED, release=release_digest())
+
+
+def declare(alias: str, colour: str) -> LiveColour | None:
+    """``compat live <colour>``: record by hand the colour that serves the newest release."""
+    if colour not in conf.colours():
+        raise ConfigurationError(
+            f"{colour!r} is not one of COMPAT_VIEWS_COLOURS {conf.colours()}: name one of them."
+        )
+    connection = connections[alias]
+    if not _recorded(connection):
+        raise InvalidOperation(
+            "This database has no live-colour record table: run `manage.py migrate "
+            "compat_views` first. Nothing was recorded."
+        )
+    rollout = _pending(alias)
+    if rollout is not None:
+        raise RolloutConflict(
+            f"A rollout from {rollout.legacy_colour} to {rollout.new_colour} is pending: "
+            f"`manage.py compat complete` makes {rollout.new_colour} live, `manage.py compat "
+            f"rollback` {rollout.legacy_colour}. Nothing was recorded."
+        )
+    return record(alias, colour, LiveColour.DECLARED)
+
+
+def summary(alias: str) -> dict | None:
+    """``compat status``'s view of the live colour; None when nothing is recorded yet."""
+    entry = latest(alias)
+    if entry is None:
+        return None
+    return {
+        "colour": entry.colour,
+        "reason": entry.reason,
+        "rollout": entry.rollout_id,
+        "recorded_at": entry.recorded_at.isoformat(),
+        "why": describe(entry),
+        "next_colours": next_colours(entry.colour),
+    }

@@ -1,0 +1,1 @@
+"""A pantry whose second migration changes its tables with compat operations."""
