@@ -1,4 +1,4 @@
-"""App config: connect the colour hook and the migrate plan check, register the system checks."""
+"""App config: connect the colour hook and the migrate plan checks, register the system checks."""
 
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
@@ -13,7 +13,10 @@ class CompatViewsConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
         from .connection import join_colour
-        from .operations.base import refuse_non_atomic
+        from .operations.base import refuse_non_atomic, refuse_placeholders
 
         connection_created.connect(join_colour, dispatch_uid="compat_views.join_colour")
         pre_migrate.connect(refuse_non_atomic, sender=self, dispatch_uid="compat_views.atomic")
+        pre_migrate.connect(
+            refuse_placeholders, sender=self, dispatch_uid="compat_views.placeholders"
+        )

@@ -17,6 +17,7 @@ from django.db.migrations.operations.base import Operation
 
 from .. import conf, ddl, lifecycle, naming
 from ..errors import InvalidOperation
+from . import fill_in
 
 
 def database_operations(operations: Iterable[Operation]) -> Iterator[Operation]:
@@ -102,6 +103,24 @@ def refuse_non_atomic(plan=None, **kwargs) -> None:
         )
 
 
+def refuse_placeholders(plan=None, **kwargs) -> None:
+    """``pre_migrate`` receiver: refuse a plan that would apply a ``FILL_IN`` placeholder.
+
+    makemigrations leaves one where only a person can say what an expression is; one
+    look at the whole plan first means nothing of it has run when we say so. A
+    placeholder is refused with COMPAT_VIEWS_PLAIN_MIGRATIONS on too: the migration is
+    unfinished whichever database it runs on.
+    """
+    lines = [
+        f"{migration.app_label}.{migration.name}: {line}"
+        for migration, backwards in plan or []
+        if not backwards
+        for operation in database_operations(migration.operations)
+        for line in fill_in.gaps(operation)
+    ]
+    fill_in.refuse("Migration(s) of this plan", lines)
+
+
 class CompatOperation(Operation):
     """Base class; subclasses define ``plain()``, ``model_name`` and ``expand()``."""
 
@@ -171,6 +190,7 @@ class CompatOperation(Operation):
         return not self.allow_migrate_model(schema_editor.connection.alias, model)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        fill_in.refuse(self.what, fill_in.gaps(self))  # sqlmigrate, or outside migrate
         if self._skip(app_label, schema_editor, from_state):
             return
         if conf.plain_migrations():
