@@ -22,12 +22,19 @@ command would use at call time, so other apps' autodetectors keep working undern
 from __future__ import annotations
 
 import functools
+import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
+from types import ModuleType
 
 import psycopg
+from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.core.management import find_commands
+from django.core.management.base import BaseCommand
 from django.core.management.commands import makemigrations
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.migrations import Migration, SeparateDatabaseAndState
@@ -136,9 +143,9 @@ def column_of(name: str, field: models.Field, apps_in_order, connection) -> Colu
 def _target(field: models.Field, apps_in_order) -> models.Field:
     model = field.remote_field.model
     label = model if isinstance(model, str) else model._meta.label_lower
-    for apps in apps_in_order:
+    for registry in apps_in_order:
         try:
-            target = apps().get_model(label)
+            target = registry().get_model(label)
         except LookupError:
             continue
         name = getattr(field.remote_field, "field_name", None)
@@ -487,14 +494,23 @@ def compat_autodetector(base: type) -> type:
     return type(f"Compat{base.__name__}", (CompatAutodetectorMixin, base), {})
 
 
-class CompatCommandMixin:
-    """For a makemigrations Command: with COMPAT_VIEWS_AUTODETECTOR on, the autodetector it
-    runs is ``compat_autodetector`` of the one it would run otherwise, read at call time,
-    so one that another app patched in (django-pgtrigger) or sets in its ``handle()``
-    (django-syzygy) works underneath.
+def _django_module(command) -> ModuleType:
+    """The module of the Django command a command derives from (``makemigrations``, …)."""
+    for klass in type(command).__mro__:
+        if klass.__module__.startswith("django.core.management.commands."):
+            return sys.modules[klass.__module__]
+    raise TypeError(f"{type(command).__name__} derives from no Django command")
 
-    Django 5.2+ reads ``Command.autodetector``. Django 4.2 reads the module global
-    ``MigrationAutodetector`` instead, which is swapped for the length of the command only.
+
+class CompatCommandMixin:
+    """For a makemigrations or migrate Command: with COMPAT_VIEWS_AUTODETECTOR on, the
+    autodetector it runs is ``compat_autodetector`` of the one it would run otherwise,
+    read at call time, so one that another app patched in (django-pgtrigger) or sets in
+    its ``handle()`` (django-syzygy) works underneath.
+
+    Django 5.2+ reads ``Command.autodetector`` (and its system check commands.E001 wants
+    migrate's to be makemigrations'). Django 4.2 reads its command module's global
+    ``MigrationAutodetector`` instead, which is swapped for the length of the command.
     """
 
     if hasattr(makemigrations.Command, "autodetector"):
@@ -511,10 +527,23 @@ class CompatCommandMixin:
     else:  # Django 4.2
 
         def handle(self, *args, **options):
-            underneath = makemigrations.MigrationAutodetector
+            module = _django_module(self)
+            underneath = module.MigrationAutodetector
             if conf.autodetector():
-                makemigrations.MigrationAutodetector = compat_autodetector(underneath)
+                module.MigrationAutodetector = compat_autodetector(underneath)
             try:
                 return super().handle(*args, **options)
             finally:
-                makemigrations.MigrationAutodetector = underneath
+                module.MigrationAutodetector = underneath
+
+
+def underneath(name: str) -> type[BaseCommand]:
+    """The Command of management command ``name`` that would run if compat_views shipped
+    none: that of the next app after compat_views in INSTALLED_APPS that ships one (such
+    as django-syzygy), else Django's. An app listed before compat_views wins over both;
+    list compat_views first, or give that app's command CompatCommandMixin."""
+    configs = list(apps.get_app_configs())
+    for config in configs[configs.index(apps.get_app_config(APP)) + 1 :]:
+        if name in find_commands(os.path.join(config.path, "management")):
+            return import_module(f"{config.name}.management.commands.{name}").Command
+    return import_module(f"django.core.management.commands.{name}").Command

@@ -358,7 +358,7 @@ def test_compat_migrations_depend_on_compat_views_and_plain_ones_do_not():
     (migration,) = detect(
         state(model(**BOOK)), state(model(**BOOK, n=models.IntegerField(null=True)))
     )[APP]
-    assert migration.dependencies == []
+    assert [app for app, _ in migration.dependencies if app != APP] == []
 
 
 def test_a_questioner_that_answers_fills_the_expression_in():

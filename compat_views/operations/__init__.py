@@ -13,3 +13,15 @@ __all__ = [
     "RenameCompatColumn",
     "RenameCompatModel",
 ]
+
+# The migration writer names an operation by its class's module: migrations that
+# makemigrations writes then import this public path, not the module it lives in today.
+for _public in (
+    AddCompatColumn,
+    AlterCompatColumn,
+    RemoveCompatColumn,
+    RemoveCompatModel,
+    RenameCompatColumn,
+    RenameCompatModel,
+):
+    _public.__module__ = __name__

@@ -157,6 +157,11 @@ class CompatOperation(Operation):
             )
 
     @property
+    def category(self):
+        """How makemigrations marks it in its list (+, -, ~; Django 5.1+): as the plain one."""
+        return getattr(self.plain(), "category", None)
+
+    @property
     def migration_name_fragment(self) -> str:
         return self.plain().migration_name_fragment
 
