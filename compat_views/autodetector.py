@@ -210,6 +210,10 @@ def sql_literal(field: models.Field, value: object, connection) -> str | None:
         return None
 
 
+def _has_db_default(field: models.Field) -> bool:
+    return getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED  # Django 5.0+
+
+
 def default_literal(field: models.Field, connection) -> str | None:
     """The SQL literal of what a row inserted without the column would get from Django."""
     db_default = getattr(field, "db_default", NOT_PROVIDED)
@@ -272,6 +276,14 @@ def ask(questioner, question: Question) -> str | None:
     return input().strip() or None
 
 
+def _model_of(operation: Operation) -> str:
+    """The lower-case name of the model an operation works on ("" for none)."""
+    for attribute in ("model_name_lower", "old_name_lower", "name_lower"):
+        if hasattr(operation, attribute):
+            return getattr(operation, attribute)
+    return ""
+
+
 def _example(type_sql: str | None) -> str:
     """A constant of the type, to start an answer from."""
     if type_sql in _INTEGERS or (type_sql or "").startswith(("numeric", "double", "real")):
@@ -312,27 +324,25 @@ class Rewriter:
     def migrations(self, app_label: str, migrations: list[Migration]) -> None:
         """Rewrite an app's new migrations in place, in their order."""
         operations = [op for migration in migrations for op in migration.operations]
+        position = 0
         for migration in migrations:
             rewritten = []
             for operation in migration.operations:
-                index = operations.index(operation)
-                rewritten.append(self.operation(app_label, operation, operations[index + 1 :]))
+                position += 1
+                rewritten.append(self.operation(app_label, operation, operations[position:]))
             migration.operations = rewritten
 
     def operation(self, app_label: str, operation: Operation, later: list[Operation]):
         """The operation to write instead of ``operation``, moving the state past it."""
-        model = getattr(operation, "model_name", None) or getattr(operation, "name", None)
-        key = (app_label, (model or "").lower())
+        key = (app_label, _model_of(operation))
         if isinstance(operation, CreateModel):
             self.created.add(key)
-        keep = key in self.created or self._unmanaged_or_proxy(key)
-        deleted_later = any(isinstance(op, DeleteModel) and op.name_lower == key[1] for op in later)
         method = _REWRITES.get(type(operation))
-        if deleted_later and not isinstance(operation, DeleteModel):
+        if any(isinstance(op, DeleteModel) and op.name_lower == key[1] for op in later):
             # The table stays as it is for the legacy colour until RemoveCompatModel's
             # complete drops it: only Django's state changes now.
             result = SeparateDatabaseAndState(state_operations=[operation])
-        elif keep or method is None:
+        elif method is None or key in self.created or self._unmanaged_or_proxy(key):
             result = operation
         else:
             result = method(self, app_label, operation)
@@ -361,7 +371,7 @@ class Rewriter:
         field = self._field(app_label, operation.model_name, operation.name)
         if field.many_to_many:
             return operation
-        if field.null or field.has_db_default() or default_serves_rows(field):
+        if field.null or _has_db_default(field) or default_serves_rows(field):
             return RemoveCompatColumn(operation.model_name, operation.name)
         old = column_of(operation.name, field, self.apps_in_order, self.connection)
         remaining = _columns(self.state, app_label, operation.model_name)
@@ -379,7 +389,7 @@ class Rewriter:
     def add_field(self, app_label: str, operation: AddField):
         field = operation.field
         preserved = operation.preserve_default
-        if field.many_to_many or field.null or field.has_db_default():
+        if field.many_to_many or field.null or _has_db_default(field):
             return operation
         if preserved and default_serves_rows(field):
             return AddCompatColumn(operation.model_name, operation.name, field)
