@@ -21,7 +21,6 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import AddField, AlterField, CreateModel
 from django.db.migrations.questioner import (
     InteractiveMigrationQuestioner,
-    MigrationQuestioner,
     NonInteractiveMigrationQuestioner,
 )
 from django.db.migrations.state import ModelState, ProjectState
@@ -37,36 +36,16 @@ from compat_views.operations import (
     RenameCompatColumn,
     RenameCompatModel,
 )
-
-APP = "bookshop"
-
-
-def model(name: str = "Book", /, **fields) -> ModelState:
-    return ModelState(APP, name, [("id", models.BigAutoField(primary_key=True)), *fields.items()])
-
-
-def state(*model_states: ModelState) -> ProjectState:
-    project = ProjectState()
-    for model_state in model_states:
-        project.add_model(model_state)
-    return project
-
-
-class Yes(MigrationQuestioner):
-    """Says yes to renames (as an interactive run would), and answers nothing else."""
-
-    def __init__(self, **defaults):
-        super().__init__(
-            specified_apps={APP},
-            defaults={"ask_rename": True, "ask_rename_model": True, **defaults},
-        )
+from tests.autodetect_harness import APP, Yes, model, state
 
 
 def detect(release1: ProjectState, release2: ProjectState, questioner=None):
     """The migrations makemigrations would write for the edit, by app."""
     autodetector = compat_autodetector(MigrationAutodetector)
     graph = MigrationLoader(None, ignore_no_migrations=True).graph
-    return autodetector(release1, release2, questioner or Yes()).changes(graph=graph)
+    return autodetector(release1.clone(), release2.clone(), questioner or Yes()).changes(
+        graph=graph
+    )
 
 
 def operations(release1, release2, questioner=None) -> list:

@@ -1,14 +1,14 @@
-"""Release 1's Book with a wider ``pages`` and a django-pgtrigger trigger in its Meta."""
+"""Release 2 of the rollout template, and a new model with a django-pgtrigger trigger."""
 
 import pgtrigger
 from django.db import models
 
+from migrations_templates.rollout.release2 import Book
 
-class Book(models.Model):
-    isbn = models.CharField(max_length=20, unique=True)
-    title = models.CharField(max_length=200)
-    pages = models.BigIntegerField(default=0)
-    price_cents = models.IntegerField()
+
+class Review(models.Model):
+    book = models.ForeignKey(Book, models.CASCADE)
+    text = models.TextField()
 
     class Meta:
         app_label = "bookshop"
