@@ -16,12 +16,5 @@ __all__ = [
 
 # The migration writer names an operation by its class's module: migrations that
 # makemigrations writes then import this public path, not the module it lives in today.
-for _public in (
-    AddCompatColumn,
-    AlterCompatColumn,
-    RemoveCompatColumn,
-    RemoveCompatModel,
-    RenameCompatColumn,
-    RenameCompatModel,
-):
-    _public.__module__ = __name__
+for _name in __all__:
+    globals()[_name].__module__ = __name__
