@@ -67,8 +67,9 @@ from .operations.columns import constant_default, default_serves_rows
 from .sql import ident, literal
 
 APP = "compat_views"
-# PostgreSQL's reserved key words (its documentation's appendix C): a column of one of these
-# names must be quoted in an expression; any other lower-case name reads as it is.
+# PostgreSQL's key words that are reserved or may not name a function or type (its
+# documentation's appendix C): a column of one of these names is quoted in an expression;
+# any other lower-case name reads as it is.
 _RESERVED = frozenset(
     "all analyse analyze and any array as asc asymmetric authorization binary both case cast "
     "check collate collation column concurrently constraint create cross current_catalog "
@@ -78,9 +79,16 @@ _RESERVED = frozenset(
     "leading left like limit localtime localtimestamp natural not notnull null offset on only "
     "or order outer overlaps placing primary references returning right select session_user "
     "similar some symmetric system_user table tablesample then to trailing true union unique "
-    "user using variadic verbose when where window with".split()
+    "user using variadic verbose when where window with "
+    "between bigint bit boolean char character coalesce dec decimal exists extract float "
+    "greatest grouping inout int integer interval json json_array json_arrayagg json_exists "
+    "json_object json_objectagg json_query json_scalar json_serialize json_table json_value "
+    "least merge_action national nchar none normalize nullif numeric out overlay position "
+    "precision real row setof smallint substring time timestamp treat trim values varchar "
+    "xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi "
+    "xmlroot xmlserialize xmltable".split()
 )
-_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _INTEGERS = {"smallint": 0, "integer": 1, "bigint": 2}
 _VARCHAR = re.compile(r"varchar\((\d+)\)")
 
@@ -186,12 +194,13 @@ def converted(
     name = sql_name(source.name)
     written = suggestion = name
     if not widens(source.type, target.type):
-        length = _length(target.type)
-        if length is not None and _length(source.type) is not None:
-            suggestion = f"left({name}, {int(length)})"
-        elif not (source.type in _INTEGERS and target.type in _INTEGERS):
+        texts = _length(source.type) is not None and _length(target.type) is not None
+        integers = source.type in _INTEGERS and target.type in _INTEGERS
+        if texts:
+            suggestion = f"left({name}, {int(_length(target.type))})"
+        elif not integers:
             suggestion = f"{name}::{target.type}"
-        written = suggestion if to_legacy and suggestion != f"{name}::{target.type}" else None
+        written = suggestion if to_legacy and (texts or integers) else None
     if target.check and not source.check:  # every value must pass a CHECK it never had
         written = None
     if source.null and not target.null:
@@ -240,18 +249,16 @@ class Question:
     @property
     def hint(self) -> str:
         if self.argument == "up":
-            scope, purpose = (
-                "the columns before this operation",
-                (f"the new {self.target} for rows the legacy colour writes and for existing rows"),
+            when = "before"
+            purpose = (
+                f"the new {self.target} for rows the legacy colour writes and for existing rows"
             )
         else:
-            scope, purpose = (
-                "the columns after this operation",
-                (f"the legacy colour's {self.target} for rows the new release writes"),
-            )
+            when = "after"
+            purpose = f"the legacy colour's {self.target} for rows the new release writes"
         return (
-            f"SQL over {scope} ({', '.join(self.columns)}) giving {purpose} "
-            f"({self.type}), such as {self.suggestion}."
+            f"SQL over the columns {when} this operation ({', '.join(self.columns)}) giving "
+            f"{purpose} ({self.type}), such as {self.suggestion}."
         )
 
 
@@ -357,6 +364,13 @@ class Rewriter:
     def _field(self, app_label: str, model_name: str, name: str) -> models.Field:
         return self.state.models[app_label, model_name.lower()].fields[name]
 
+    def _new_default(self, field: models.Field, preserve_default: bool) -> str | None:
+        """What a row gets that has no value yet: the one-off default Django asked for
+        (``preserve_default=False``), or the field's own."""
+        if preserve_default:
+            return default_literal(field, self.connection)
+        return sql_literal(field, field.default, self.connection)
+
     def _expression(self, question: Question, written: str | None) -> str:
         if written is not None:
             return written
@@ -394,11 +408,7 @@ class Rewriter:
         if preserved and default_serves_rows(field):
             return AddCompatColumn(operation.model_name, operation.name, field)
         new = column_of(operation.name, field, self.apps_in_order, self.connection)
-        written = (
-            sql_literal(field, field.default, self.connection)
-            if not preserved
-            else default_literal(field, self.connection)
-        )
+        written = self._new_default(field, preserved)
         field = _without_one_off(field, preserved)
         question = Question(
             AddCompatColumn(operation.model_name, operation.name, field).what,
@@ -424,11 +434,7 @@ class Rewriter:
         after = tuple(new.name if name == old.name else name for name in before)
         field = _without_one_off(new_field, operation.preserve_default)
         what = AlterCompatColumn(operation.model_name, operation.name, field, "", "").what
-        new_default = (
-            default_literal(new_field, self.connection)
-            if operation.preserve_default
-            else sql_literal(new_field, new_field.default, self.connection)
-        )
+        new_default = self._new_default(new_field, operation.preserve_default)
         old_default = default_literal(old_field, self.connection)
         up, up_hint = converted(old, new, new_default, to_legacy=False)
         down, down_hint = converted(new, old, old_default, to_legacy=True)

@@ -387,7 +387,8 @@ def test_interactive_makemigrations_prompts_for_what_it_cannot_write(monkeypatch
 
 
 @pytest.mark.parametrize(
-    "column, spelled", [("pages", "pages"), ("order", '"order"'), ("Pages", '"Pages"')]
+    "column, spelled",
+    [("pages", "pages"), ("order", '"order"'), ("time", '"time"'), ("Pages", '"Pages"')],
 )
 def test_column_names_are_quoted_where_sql_needs_it(column, spelled):
     assert sql_name(column) == spelled
