@@ -13,12 +13,15 @@ class CompatViewsConfig(AppConfig):
     def ready(self) -> None:
         from . import checks, fresh, live  # noqa: F401  (importing checks registers them)
         from .connection import join_colour
-        from .operations.base import refuse_non_atomic
+        from .operations.base import refuse_non_atomic, refuse_placeholders
 
         connection_created.connect(join_colour, dispatch_uid="compat_views.join_colour")
         # sender=self: each runs once per migrate, however many apps it migrates.
         pre_migrate.connect(live.refuse_live_plan, sender=self, dispatch_uid="compat_views.live")
         pre_migrate.connect(refuse_non_atomic, sender=self, dispatch_uid="compat_views.atomic")
+        pre_migrate.connect(
+            refuse_placeholders, sender=self, dispatch_uid="compat_views.placeholders"
+        )
         pre_migrate.connect(fresh.snapshot, sender=self, dispatch_uid="compat_views.fresh")
         post_migrate.connect(fresh.forget, sender=self, dispatch_uid="compat_views.fresh")
         post_migrate.connect(live.record_migrated, sender=self, dispatch_uid="compat_views.live")

@@ -12,6 +12,7 @@
 | COMPAT_VIEWS_BACKFILL_BATCH_SIZE | 5000 | rows per backfill transaction |
 | COMPAT_VIEWS_BACKFILL_PAUSE | 0.0 | seconds to sleep between backfill batches |
 | COMPAT_VIEWS_BACKFILL_SKIP_TRIGGERS | True | backfill batches skip triggers, if allowed |
+| COMPAT_VIEWS_AUTODETECTOR | False | makemigrations writes compat operations |
 """
 
 from __future__ import annotations
@@ -115,3 +116,7 @@ def backfill_pause() -> float:
 
 def backfill_skip_triggers() -> bool:
     return bool(_get("COMPAT_VIEWS_BACKFILL_SKIP_TRIGGERS", True))
+
+
+def autodetector() -> bool:
+    return bool(_get("COMPAT_VIEWS_AUTODETECTOR", False))

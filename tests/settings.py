@@ -22,6 +22,8 @@ INSTALLED_APPS = [
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")
 INSTALLED_APPS += ["tests.scenarios.unsafe", "tests.scenarios.safe"]
+INSTALLED_APPS.append("tests.autodetect_app")  # label bookshop: migrations_templates/rollout
+MIGRATION_MODULES = {"bookshop": "migrations_templates.rollout.migrations"}
 DATABASES = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 COMPAT_VIEWS_COLOUR = "green"

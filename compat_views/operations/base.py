@@ -18,6 +18,7 @@ from django.db.migrations.operations.base import Operation
 
 from .. import conf, ddl, fresh, lifecycle, naming
 from ..errors import InvalidOperation
+from . import fill_in
 
 
 def database_operations(operations: Iterable[Operation]) -> Iterator[Operation]:
@@ -103,6 +104,24 @@ def refuse_non_atomic(plan=None, **kwargs) -> None:
         )
 
 
+def refuse_placeholders(plan=None, **kwargs) -> None:
+    """``pre_migrate`` receiver: refuse a plan that would apply a ``FILL_IN`` placeholder.
+
+    makemigrations leaves one where only a person can say what an expression is; one
+    look at the whole plan first means nothing of it has run when we say so. A
+    placeholder is refused with COMPAT_VIEWS_PLAIN_MIGRATIONS on too: the migration is
+    unfinished whichever database it runs on.
+    """
+    lines = [
+        f"{migration.app_label}.{migration.name}: {line}"
+        for migration, backwards in plan or []
+        if not backwards
+        for operation in database_operations(migration.operations)
+        for line in fill_in.gaps(operation)
+    ]
+    fill_in.refuse("Migration(s) of this plan", lines)
+
+
 class CompatOperation(Operation):
     """Base class; subclasses define ``plain()``, ``model_name`` and ``expand()``."""
 
@@ -137,6 +156,11 @@ class CompatOperation(Operation):
                 f"{self.__class__.__name__}: model {app_label}.{self.model_name} has no field "
                 f"{name!r} (fields: {sorted(fields)}). Fix the field name."
             )
+
+    @property
+    def category(self):
+        """How makemigrations marks it in its list (+, -, ~; Django 5.1+): as the plain one."""
+        return getattr(self.plain(), "category", None)
 
     @property
     def migration_name_fragment(self) -> str:
@@ -180,6 +204,7 @@ class CompatOperation(Operation):
         return fresh.created_by_this_migrate(schema_editor.connection, found[0], table)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        fill_in.refuse(self.what, fill_in.gaps(self))  # sqlmigrate, or outside migrate
         if self._skip(app_label, schema_editor, from_state):
             return
         if conf.plain_migrations() or self._on_fresh_table(app_label, schema_editor, from_state):

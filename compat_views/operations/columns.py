@@ -135,6 +135,23 @@ def _varies_per_call(field: models.Field) -> bool:
     )
 
 
+def constant_default(field: models.Field) -> object:
+    """The field's default when every call gives the same value, else NOT_PROVIDED: the
+    value makemigrations can write into an expression as a literal."""
+    if not field.has_default() or _varies_per_call(field):
+        return NOT_PROVIDED
+    return field.get_default()
+
+
+def default_serves_rows(field: models.Field) -> bool:
+    """Whether the operations give rows inserted without the column the field's default on
+    their own (a constant, or a callable ``_per_row_sql`` runs as SQL), so that neither
+    `up` nor `down` is needed for it."""
+    return field.has_default() and (
+        not _varies_per_call(field) or field.default in (uuid.uuid4, *_CLOCKS)
+    )
+
+
 def _per_row_sql(what: str, schema_editor, field: models.Field) -> str | None:
     """The Python default as SQL that PostgreSQL evaluates for each row inserted without
     the column, as Django calls it for each instance; None for a callable with no SQL

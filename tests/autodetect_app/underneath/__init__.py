@@ -1,0 +1,1 @@
+"""An app shipping its own makemigrations, listed after compat_views (a subprocess test)."""
