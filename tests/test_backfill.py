@@ -47,7 +47,7 @@ def test_backfill_resumes_where_it_stopped(db, monkeypatch, capsys, settings, sk
     (amount,) = [op for op in status["rollout"]["operations"] if op["spec"]["column"] == "amount"]
     assert (amount["backfill"], amount["backfill_rows"]) == ("pending", 1000)
     call_command("compat", "status")
-    assert "Pending backfill: run `manage.py compat backfill`" in capsys.readouterr().out
+    assert "Pending work (`manage.py compat backfill` finishes it" in capsys.readouterr().out
 
     with override_settings(COMPAT_VIEWS_BACKFILL_BATCH_SIZE=1000):
         call_command("compat", "backfill")
