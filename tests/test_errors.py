@@ -100,21 +100,24 @@ def test_the_other_colour_cannot_start_a_rollout_while_one_is_pending(db, connin
     assert applied("library") == ["0001_initial"]
 
 
-def test_a_colour_not_among_the_colours_is_a_system_check_error(db, conninfo):
-    done = manage(conninfo, "migrate", "shop", colour="purple")
-    assert done.returncode == 1, output(done)
-    assert "Traceback" not in done.stderr + done.stdout, output(done)
-    assert "SystemCheckError: System check identified some issues" in done.stderr
-    assert "(compat_views.E001) COMPAT_VIEWS_COLOUR is 'purple', which is not one of" in done.stderr
-    assert applied("shop") == []
-
-
-def test_a_database_with_an_unknown_colour_fails_when_it_connects(db, conninfo):
-    # The DATABASES entry's own colour: checked by the connection hook, as the session opens.
-    done = manage(conninfo, "compat", "status", db_colour="purple")
+@pytest.mark.parametrize(
+    "command, where",
+    [
+        (("migrate", "shop"), {"colour": "purple"}),
+        # A DATABASES entry's own colour, which the connection hook reads as it connects.
+        (("migrate", "shop"), {"db_colour": "purple"}),
+        (("compat", "status"), {"db_colour": "purple"}),
+    ],
+    ids=["setting", "database-migrate", "database-status"],
+)
+def test_an_unknown_colour_fails_as_the_first_session_opens(db, conninfo, command, where):
+    done = manage(conninfo, *command, **where)
     message = one_message(done, "ConfigurationError")
-    assert message.startswith("COMPAT_VIEWS_COLOUR is 'purple', which is not one of")
-    assert "set it to one of them." in message
+    assert message == (
+        "COMPAT_VIEWS_COLOUR is 'purple', which is not one of COMPAT_VIEWS_COLOURS "
+        "('blue', 'green'): set it to one of them.\n"
+    )
+    assert applied("shop") == []
 
 
 def test_a_compat_migration_needs_a_colour(db, conninfo):
@@ -142,7 +145,12 @@ def test_rollback_with_nothing_pending(db, conninfo):
 
 def test_a_backfill_that_fails_on_existing_rows_stops_migrate(db, conninfo):
     migrate("lookup", "0001")
-    rows("INSERT INTO lookup_item (name, price_cents, quantity) VALUES ('a', 100, 4), ('b', 5, 0)")
+    rows("INSERT INTO lookup_category (name) VALUES ('c')")
+    rows(
+        "INSERT INTO lookup_item (name, category_id, price_cents, quantity) "
+        "SELECT name, (SELECT id FROM lookup_category), 100, quantity "
+        "FROM (VALUES ('a', 4), ('b', 0)) AS v(name, quantity)"
+    )
     done = manage(conninfo, "migrate", "lookup")  # the backfill runs at commit (on_commit)
     message = one_message(done, "BackfillFailed")
     assert "Applying lookup.0002_unit_price..." in done.stdout
