@@ -14,11 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.core.management import call_command
+from django.db import connections, models
 
+from compat_views.errors import ConfigurationError, LockTimeoutExhausted
 from compat_views.management.commands.compat import Command
+from compat_views.operations import AddCompatColumn
 from tests.conftest import TEMPLATE, admin
-from tests.harness import applied, migrate, rows
+from tests.harness import applied, apply_operations, migrate, rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,3 +235,39 @@ def test_common_options_after_the_subcommand_in_a_real_run(pg_server, db, connin
         assert one_message(done, "CommandError").startswith("No database 'nope' in DATABASES")
     finally:
         admin(pg_server, f"DROP DATABASE {other} WITH (FORCE)")
+
+
+def test_a_session_whose_colour_hook_failed_is_not_kept(db):
+    """Django keeps a connection whose connection_created receiver raised; used again, it
+    would run with no colour, as a new-shape writer. The hook closes it, so each use
+    connects again and fails the same way."""
+    legacy = connections["legacy"]
+    legacy.settings_dict["COMPAT_VIEWS_COLOUR"] = "purple"
+    for _ in range(2):
+        with pytest.raises(ConfigurationError, match="COMPAT_VIEWS_COLOUR is 'purple'"):
+            legacy.ensure_connection()
+        assert legacy.connection is None
+
+
+def test_a_concurrent_build_that_keeps_timing_out_is_one_of_our_errors(db, conninfo, settings):
+    migrate("shop", "0001")
+    code = models.CharField(max_length=40, null=True, unique=True)
+    apply_operations([AddCompatColumn("order", "code", code)], "shop", "0001_initial")
+    # The unique index the add built at commit, as if an interrupted run never built it.
+    (index,) = [name for (name,) in rows(BUILT) if name.startswith("_compat_")]
+    rows(f'DROP INDEX "{index}"')
+    settings.COMPAT_VIEWS_DDL_ATTEMPTS = 1
+    with psycopg.connect(conninfo) as holder:  # a long transaction on the table
+        holder.execute("LOCK TABLE shop_order IN SHARE UPDATE EXCLUSIVE MODE")
+        with pytest.raises(
+            LockTimeoutExhausted, match="(?s)^Gave up after 1 tries: .*CONCURRENTLY"
+        ):
+            call_command("compat", "backfill", verbosity=0)
+    call_command("compat", "backfill", verbosity=0)  # once it is gone, the build goes through
+    assert index in [name for (name,) in rows(BUILT)]
+
+
+BUILT = (
+    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = 'shop_order'::regclass AND i.indisunique AND i.indisvalid"
+)
