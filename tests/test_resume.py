@@ -19,9 +19,8 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from compat_views import backfill
 from tests.harness import migrate, rows
-from tests.test_backfill import Killed, Terminal
+from tests.test_backfill import ROWS, Terminal, interrupted_after_one_batch
 from tests.test_backfill_kill import DjangoProcess, wait_for
 
 SEED = 20_000
@@ -97,28 +96,6 @@ def test_migrate_after_a_killed_backfill_says_what_is_pending_and_finishes_it(
     built += "WHERE i.indrelid = 'shop_order'::regclass AND i.indisunique AND i.indisvalid "
     built += "AND c.relname LIKE '\\_compat\\_%'"
     assert rows(built) == [(1,)]
-
-
-ROWS = 2500
-
-
-def interrupted_after_one_batch(monkeypatch) -> None:
-    """``migrate shop 0002`` whose backfill dies after its first batch of 1,000 rows."""
-    migrate("shop", "0001")
-    rows(
-        "INSERT INTO shop_order (customer, amount_cents) "
-        "SELECT 'seed', g FROM generate_series(1, %s) g",
-        [ROWS],
-    )
-
-    def die(seconds):
-        raise Killed
-
-    monkeypatch.setattr(backfill.time, "sleep", die)
-    with override_settings(COMPAT_VIEWS_BACKFILL_BATCH_SIZE=1000, COMPAT_VIEWS_BACKFILL_PAUSE=0.01):
-        with pytest.raises(Killed):
-            migrate("shop", "0002")
-    monkeypatch.undo()
 
 
 @pytest.mark.parametrize("analysed", [False, True], ids=["counted", "estimated"])
