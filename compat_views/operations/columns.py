@@ -253,7 +253,7 @@ def refuse_undroppable(what: str, connection, target: lifecycle.Target, column: 
     """``complete`` drops the old column: refuse, before any DDL, one PostgreSQL won't drop
     or retype, read by a generated column the new shape keeps or by a partition key."""
     stored = target.stored(column)
-    if stored is None:  # added earlier in the migration (sqlmigrate): nothing reads it yet
+    if stored is None:  # only on sqlmigrate's paper: nothing in the database reads it yet
         return
     schema, table, name = stored
     readers = [
