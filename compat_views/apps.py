@@ -14,6 +14,7 @@ class CompatViewsConfig(AppConfig):
         from . import checks, fresh, live  # noqa: F401  (importing checks registers them)
         from .connection import join_colour
         from .operations.base import refuse_non_atomic, refuse_placeholders
+        from .resume import resume_deferred
 
         connection_created.connect(join_colour, dispatch_uid="compat_views.join_colour")
         # sender=self: each runs once per migrate, however many apps it migrates.
@@ -25,3 +26,4 @@ class CompatViewsConfig(AppConfig):
         pre_migrate.connect(fresh.snapshot, sender=self, dispatch_uid="compat_views.fresh")
         post_migrate.connect(fresh.forget, sender=self, dispatch_uid="compat_views.fresh")
         post_migrate.connect(live.record_migrated, sender=self, dispatch_uid="compat_views.live")
+        post_migrate.connect(resume_deferred, sender=self, dispatch_uid="compat_views.resume")

@@ -18,6 +18,7 @@ that transaction only), and the ``down`` triggers' WHEN clause skips it.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -52,21 +53,43 @@ def render_batch(
     )
 
 
-def _size(cursor, schema: str, table: str) -> int:
-    """Rows to expect, for progress only: the planner's estimate, so a huge table is not
-    scanned just to draw a bar; counted only when the table was never analysed. A
-    partitioned table has no estimate of its own (-1): its partitions' are summed."""
+def _count(cursor, schema: str, table: str, where: str = "") -> int:
+    """Rows of the table (those matching ``where``), for progress only: the planner's
+    estimate, so a huge table is not scanned just to draw a bar; counted only when the
+    table was never analysed. A partitioned table has no estimate of its own (-1): its
+    partitions' are summed."""
+    relation = ident(schema, table)
     cursor.execute(
         "SELECT pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint FROM pg_catalog.pg_class c "
         "WHERE c.oid = %s::regclass "
         "OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree(%s::regclass))",
-        [ident(schema, table)] * 2,
+        [relation] * 2,
     )
     estimate = cursor.fetchone()[0]
-    if estimate > 0:
+    condition = f" WHERE {where}" if where else ""
+    if estimate > 0 and not where:
         return estimate
-    cursor.execute(f"SELECT count(*) FROM {ident(schema, table)}")
+    if estimate > 0:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT FROM {relation}{condition}")
+        plan = cursor.fetchone()[0]
+        return int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+    cursor.execute(f"SELECT count(*) FROM {relation}{condition}")
     return cursor.fetchone()[0]
+
+
+def position(cursor, schema: str, table: str, key: str, checkpoint) -> tuple[int, int]:
+    """(rows walked, rows in all) of a walk by ``key`` that has reached ``checkpoint``
+    (None: not started), estimated as ``_count`` does.
+
+    The batches walk the key in order, so the rows walked are those at or below the
+    checkpoint, whichever run walked them: a resumed walk counts on from there instead
+    of from zero.
+    """
+    total = _count(cursor, schema, table)
+    if checkpoint is None:
+        return 0, total
+    done = _count(cursor, schema, table, f"{ident(key)} <= {literal(checkpoint)}")
+    return done, max(total, done)
 
 
 def _checkpoint(value):
@@ -74,7 +97,11 @@ def _checkpoint(value):
 
 
 class Progress:
-    """A progress bar on a terminal, a plain line every few seconds anywhere else."""
+    """A progress bar on a terminal, a plain line every few seconds anywhere else.
+
+    It shows the rows walked of the rows in the table, counting those an interrupted run
+    walked (``start``); the rate counts this run's only.
+    """
 
     EVERY = 2.0
 
@@ -88,19 +115,31 @@ class Progress:
         )
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = self.last = time.monotonic()
+        self.before = 0
+        self.spoke = False  # once it said something, it says when the walk ends
+
+    def start(self, label: str, done: int, total: int) -> None:
+        """The walk begins with ``done`` of ``total`` rows walked already (a resume)."""
+        self.before = done
+        if done:
+            share = min(1.0, done / max(total, 1))
+            self.write(f"  backfill {label}: resuming at {done}/{total} rows ({share:.0%})\n")
+            self.stream.flush()
+            self.spoke = True
 
     def __call__(self, label: str, done: int, total: int, finished: bool) -> None:
         now = time.monotonic()
         if not (
             self.tty
             or now - self.last >= self.EVERY
-            or (finished and now - self.started > self.EVERY)
+            or (finished and (self.spoke or now - self.started > self.EVERY))
         ):
             return
-        self.last = now
-        total = max(total, done)  # an estimate can fall short
+        self.last, self.spoke = now, True
+        # The total is an estimate that can fall short or run over: the end is the end.
+        total = done if finished else max(total, done)
         share = min(1.0, done / max(total, 1))
-        rate = done / max(now - self.started, 1e-9)
+        rate = (done - self.before) / max(now - self.started, 1e-9)
         text = f"backfill {label}: {done}/{total} rows ({share:.0%}, {rate:,.0f} rows/s)"
         if self.tty:
             bar = "#" * int(share * 30)
@@ -154,8 +193,11 @@ def run(
         schema, table = partition
     connection = connections[alias]
     batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
+    label = f"{table}.{column}"
     with connection.cursor() as cursor:
-        total = _size(cursor, schema, table)
+        before, total = position(cursor, schema, table, key, operation.backfill_checkpoint)
+    if progress:
+        progress.start(label, before, total)
     skip_triggers = conf.backfill_skip_triggers() and _may_skip_triggers(alias)
     filled = scanned = 0
     while operation.backfill_status == "pending":
@@ -184,7 +226,7 @@ def run(
         filled += updated
         scanned += seen
         if progress:
-            progress(f"{table}.{column}", scanned, total, operation.backfill_status == "done")
+            progress(label, before + scanned, total, operation.backfill_status == "done")
         if pause and operation.backfill_status == "pending":
             time.sleep(pause)
     return filled

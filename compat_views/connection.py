@@ -25,12 +25,22 @@ SELECT pg_catalog.set_config('search_path',
 
 
 def join_colour(sender, connection, **kwargs) -> None:
-    """``connection_created`` receiver (a signal, not a patch of Django)."""
+    """``connection_created`` receiver (a signal, not a patch of Django).
+
+    Django keeps a connection whose ``connection_created`` receiver raised (a colour
+    that is not one of ``COMPAT_VIEWS_COLOURS``): its next query would run with no
+    colour, as a new-shape writer. So it is closed first; the next use connects again
+    and fails the same way, and under ``manage.py`` the ``ConfigurationError`` is one line.
+    """
     if connection.vendor != "postgresql":
         return
-    colour = conf.colour(connection.settings_dict)
-    if colour is None:
-        return
-    schema = naming.legacy_schema(colour)
-    with connection.cursor() as cursor:
-        cursor.execute(_JOIN_COLOUR, {"schema": schema, "prefix": f"{schema},%"})
+    try:
+        colour = conf.colour(connection.settings_dict)
+        if colour is None:
+            return
+        schema = naming.legacy_schema(colour)
+        with connection.cursor() as cursor:
+            cursor.execute(_JOIN_COLOUR, {"schema": schema, "prefix": f"{schema},%"})
+    except BaseException:
+        connection.close()
+        raise

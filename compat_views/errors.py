@@ -1,9 +1,16 @@
-"""Typed errors: each message says what went wrong and what to do next."""
+"""Typed errors: each message says what went wrong and what to do next.
+
+Every one is a ``CommandError``: raised under ``manage.py`` (``migrate``, ``makemigrations``,
+``compat``, from an operation, a signal receiver, an ``on_commit`` backfill or the
+connection hook), Django prints it as one line, ``<class>: <message>``, and exits 1,
+instead of a traceback that buries the message; ``--traceback`` still shows where it
+came from. Code that calls compat_views outside a command catches them by class as usual.
+"""
 
 from django.core.management.base import CommandError
 
 
-class CompatError(Exception):
+class CompatError(CommandError):
     """Base class of every error compat_views raises on purpose."""
 
 
@@ -27,13 +34,11 @@ class LockTimeoutExhausted(CompatError):
     """A DDL statement kept timing out on its lock; the application never waited on it."""
 
 
-class LocksHeld(CompatError, CommandError):
+class LocksHeld(CompatError):
     """A step's lock was busy while its migration's transaction held locks that block
-    writers; the migration failed at once instead of making them wait. A
-    ``CommandError``, so ``manage.py migrate`` prints it as a line."""
+    writers; the migration failed at once instead of making them wait."""
 
 
-class BackfillFailed(CompatError, CommandError):
+class BackfillFailed(CompatError):
     """An expression failed on existing rows while the backfill ran after the migration
-    committed; the rollout stays pending. A ``CommandError`` too, because it escapes
-    ``manage.py migrate``, which prints one of those as a line instead of a traceback."""
+    committed; the rollout stays pending."""

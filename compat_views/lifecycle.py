@@ -10,8 +10,8 @@ transaction as the DDL they describe.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.db import DataError, IntegrityError, connections, transaction
@@ -128,6 +128,11 @@ class Target:
     ``key_column`` is the legacy name of the column a backfill walks ("" for none);
     ``generated`` names the new shape's stored generated columns, which no sync
     expression may read: PostgreSQL computes them after the BEFORE triggers ran.
+    ``columns`` are the table's columns by their names in ``plan.physical``.
+    ``stored_table`` and ``stored_columns`` say where the table and its columns are in
+    the database now: under the same names, except in ``sqlmigrate``'s collected SQL,
+    where earlier operations of the migration renamed or added them on paper only
+    (``paper``); ``stored_table`` is None for a table the database does not have.
     """
 
     schema: str
@@ -135,14 +140,39 @@ class Target:
     plan: Plan
     key_column: str
     generated: tuple[str, ...] = ()
+    columns: Mapping[str, catalog.Column] = field(default_factory=dict)
+    stored_table: str | None = None
+    stored_columns: Mapping[str, str] = field(default_factory=dict)
+
+    def stored(self, column: str) -> tuple[str, str, str] | None:
+        """(schema, table, column) of ``column`` in the database now, for catalog lookups;
+        None when only the collected SQL has it."""
+        if self.stored_table is None or column not in self.stored_columns:
+            return None
+        return self.schema, self.stored_table, self.stored_columns[column]
+
+    @property
+    def source(self) -> str:
+        """What ``scope`` reads as ``_compat_t``: the table, or no table at all."""
+        return sql.ident(self.schema, self.stored_table) if self.stored_table else "(SELECT)"
 
     def scope(self) -> list[tuple[str, str]]:
-        """(name, SQL) pairs of the new shape as it is now, for checking an expression."""
+        """(name, SQL) pairs of the new shape as it is now, for checking an expression: the
+        column read from the table, or a NULL of its type where the database lacks it."""
         return [
-            (name, sql.ident("_compat_t", column))
+            (name, self._read(column))
             for name, column in self.plan.columns(self.plan.current)
             if name not in self.generated
         ]
+
+    def _read(self, column: str) -> str:
+        found = self.stored(column)
+        return sql.ident("_compat_t", found[2]) if found else f"NULL::{self.columns[column].type}"
+
+
+def generated_columns(columns: Mapping[str, catalog.Column], plan: Plan) -> tuple[str, ...]:
+    """The stored generated columns of ``columns`` that the new shape has."""
+    return tuple(name for name, c in columns.items() if c.generated and name in plan.current)
 
 
 def target(connection, table: str) -> Target:
@@ -151,15 +181,15 @@ def target(connection, table: str) -> Target:
     has_state = STATE_TABLE in connection.introspection.table_names()
     rollout = pending(connection.alias) if has_state else None
     touched = rollout and rollout.tables.filter(schema=schema, table=table).first()
-    columns = catalog.columns(connection, schema, table)
+    columns = {c.name: c for c in catalog.columns(connection, schema, table)}
     if touched:
         plan, key = plan_of(touched), touched.key_column
     else:
         require_safe_views(connection, schema, table)
-        plan = compose([c.name for c in columns], [])
+        plan = compose(list(columns), [])
         key = catalog.key_column(connection, schema, table) or ""
-    generated = tuple(c.name for c in columns if c.generated and c.name in plan.current)
-    return Target(schema, table, plan, key, generated)
+    generated = generated_columns(columns, plan)
+    return Target(schema, table, plan, key, generated, columns, table, {c: c for c in columns})
 
 
 def security_invoker(connection, grants: list) -> bool:
@@ -236,19 +266,6 @@ def require_safe_views(connection, schema: str, table: str) -> None:
         )
 
 
-def paper_target(connection, model) -> Target:
-    """A table that exists only in ``sqlmigrate``'s collected SQL (an earlier operation
-    of the migration renamed it), described from the model state instead."""
-    fields = model._meta.concrete_fields
-    return Target(
-        catalog.first_base_schema(connection),
-        model._meta.db_table,
-        compose([field.column for field in fields], []),
-        model._meta.pk.column,
-        tuple(field.column for field in fields if getattr(field, "generated", False)),
-    )
-
-
 def require_key(target: Target, what: str) -> None:
     if not target.key_column:
         raise InvalidOperation(
@@ -280,7 +297,7 @@ def check_expression(
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY VIEW _compat_scope AS SELECT {columns} "
-                f"FROM {sql.ident(target.schema, target.table)} AS _compat_t"
+                f"FROM {target.source} AS _compat_t"
             )
             cursor.execute(
                 "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) "

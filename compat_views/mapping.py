@@ -12,6 +12,7 @@ and the backfill are rendered from this; nothing here touches a database.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -117,6 +118,12 @@ _APPLY = {
 }
 
 
+def _replay(plan: Plan, specs: Iterable[Mapping]) -> Plan:
+    for spec in specs:
+        plan.touched.append(_APPLY[spec["kind"]](plan, len(plan.touched), spec))
+    return plan
+
+
 def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> Plan:
     """Replay operation specs, in order, over the columns the legacy colour knows."""
     columns = list(legacy_columns)
@@ -124,9 +131,13 @@ def compose(legacy_columns: Iterable[str], specs: Iterable[Mapping]) -> Plan:
     for name in columns:
         plan.legacy[name] = plan.current[name] = f"orig:{name}"
         plan.physical[f"orig:{name}"] = name
-    for i, spec in enumerate(specs):
-        plan.touched.append(_APPLY[spec["kind"]](plan, i, spec))
-    return plan
+    return _replay(plan, specs)
+
+
+def extend(plan: Plan, specs: Iterable[Mapping]) -> Plan:
+    """A copy of ``plan`` with ``specs`` replayed after its own operations: the plan
+    ``compose`` gives for all of them, without their specs (``plan`` is left as is)."""
+    return _replay(copy.deepcopy(plan), specs)
 
 
 def referenced(expression: str, scope: Mapping[str, str]) -> list[str]:

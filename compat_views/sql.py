@@ -77,6 +77,14 @@ def _back_off(attempt: int, attempts: int) -> None:
     time.sleep(pause)
 
 
+def _exhausted(attempts: int, what: str) -> LockTimeoutExhausted:
+    return LockTimeoutExhausted(
+        f"Gave up after {attempts} tries: another transaction kept a lock that this "
+        f"needs:\n  {what.strip()[:300]}\nFind it in pg_stat_activity / pg_locks, "
+        "let it finish, then run the command again."
+    )
+
+
 def _set_lock_timeout(connection, value: str) -> str:
     """Set lock_timeout for the current transaction; return what it was."""
     with connection.cursor() as cursor:
@@ -132,11 +140,7 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
                     "migrations."
                 ) from exc
             if attempt == attempts:
-                raise LockTimeoutExhausted(
-                    f"Gave up after {attempts} tries: another transaction kept a lock that this "
-                    f"needs:\n  {what.strip()[:300]}\nFind it in pg_stat_activity / pg_locks, "
-                    "let it finish, then run the command again."
-                ) from exc
+                raise _exhausted(attempts, what) from exc
         finally:
             _in_step.reset(token)
         _back_off(attempt, attempts)
@@ -197,8 +201,10 @@ def execute_concurrently(schema_editor, statement: str, undo_failed: str | None 
                     cursor.execute("RESET lock_timeout")
             return
         except OperationalError as exc:
-            if not _is_busy(exc) or attempt == attempts:
+            if not _is_busy(exc):
                 raise
+            if attempt == attempts:
+                raise _exhausted(attempts, statement) from exc
             if undo_failed:
                 schema_editor.execute(undo_failed, params=None)
             _back_off(attempt, attempts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import connections
 
-from . import catalog, conf, constraints, lifecycle, live, naming, sql, triggers, views
+from . import backfill, catalog, conf, constraints, lifecycle, live, naming, sql, triggers, views
 from .mapping import RENAME_COLUMN, RENAME_TABLE
 
 
@@ -86,9 +86,49 @@ def pending_builds(connection, rollout) -> list[str]:
         touched = operation.touched
         for item in operation.spec.get("objects", []):
             temp = constraints.temporary_name(touched.table, item)
-            if catalog.object_state(connection, touched.schema, touched.table, temp) != "valid":
-                waiting.append(f"{item['kind']} {item['name']} on {touched.table}")
+            state = catalog.object_state(connection, touched.schema, touched.table, temp)
+            if state != "valid":
+                left = "an interrupted build left it invalid" if state else "not built yet"
+                waiting.append(f"{item['kind']} {item['name']} on {touched.table} ({left})")
     return waiting
+
+
+def pending_backfills(connection, rollout) -> list[str]:
+    """Each unfinished backfill: its column, how far its walk of the table got (rows at
+    or below its checkpoint, however many runs walked them) and how many rows it filled.
+
+    A walk fills only the rows whose new column is still NULL; the rows either colour
+    wrote since the expand already hold a value, so it may fill fewer than it walks.
+    """
+    waiting = []
+    for operation, names in lifecycle.finishing(rollout):
+        if operation.backfill_status != "pending":
+            continue
+        touched = operation.touched
+        walking = (operation.spec.get("rewalk") or [None])[0]  # a partition attached since
+        schema, table = walking or (touched.schema, touched.table)
+        key = backfill.key_column(touched, lifecycle.plan_of(touched))
+        with connection.cursor() as cursor:
+            done, total = backfill.position(
+                cursor, schema, table, key, operation.backfill_checkpoint
+            )
+        where = "" if table == touched.table else f" (partition {schema}.{table})"
+        waiting.append(
+            f"backfill of {touched.table}.{names['column']}{where}: {done} of {total} rows "
+            f"walked, {total - done} left; {operation.backfill_rows} rows filled so far"
+        )
+    return waiting
+
+
+def pending_work(connection, rollout) -> list[str]:
+    """What the rollout's deferred work (``lifecycle.run_deferred``) has left to do."""
+    return [*pending_backfills(connection, rollout), *pending_builds(connection, rollout)]
+
+
+PENDING_WORK = (
+    "Pending work (`manage.py compat backfill` finishes it; `migrate` and `compat complete` "
+    "run it too):"
+)
 
 
 def report(alias: str) -> dict:
@@ -124,6 +164,7 @@ def report(alias: str) -> dict:
             for t in rollout.tables.order_by("pk")
         ],
         "pending_builds": pending_builds(connection, rollout),
+        "pending_work": pending_work(connection, rollout),
         "operations": [
             {
                 "seq": op.seq,
@@ -183,20 +224,18 @@ def render_text(data: dict) -> str:
                 if spec["kind"] in (RENAME_COLUMN, RENAME_TABLE)
                 else spec.get("column", "")
             )
+            filled = "rows filled so far" if op["backfill"] == "pending" else "rows filled"
             backfill = (
-                f", backfill {op['backfill']} ({op['backfill_rows']} rows)"
+                f", backfill {op['backfill']} ({op['backfill_rows']} {filled})"
                 if op["backfill"]
                 else ""
             )
             lines.append(
                 f"  {op['seq']}. {op['migration']}: {spec['kind']} {op['table']} {detail}{backfill}"
             )
-        if any(op["backfill"] == "pending" for op in rollout["operations"]):
-            lines.append(
-                "Pending backfill: run `manage.py compat backfill` (complete runs it too)."
-            )
-        for build in rollout["pending_builds"]:
-            lines.append(f"Pending build: {build} (`manage.py compat backfill` builds it).")
+        if rollout["pending_work"]:
+            lines.append(PENDING_WORK)
+            lines += [f"  {item}" for item in rollout["pending_work"]]
         for table in rollout["tables"]:
             for problem in table["privileges"]:
                 lines.append(f"PRIVILEGES: {problem}")

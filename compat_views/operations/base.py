@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from django.db.migrations import Migration, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 
-from .. import conf, ddl, fresh, lifecycle, naming
+from .. import conf, ddl, fresh, lifecycle, naming, paper
 from ..errors import InvalidOperation
 from . import fill_in
 
@@ -172,14 +172,13 @@ class CompatOperation(Operation):
         return f"{self.__class__.__name__}({self.model_name!r}, {getattr(self, 'name', '')!r})"
 
     def target(self, schema_editor, old_model) -> lifecycle.Target:
-        """The table the operation changes, as it stands before it (nothing is written)."""
+        """The table the operation changes, as it stands before it (nothing is written);
+        for ``sqlmigrate``, as the migration's earlier operations leave it (``paper``)."""
         table = naming.check_identifier(old_model._meta.db_table, "table")
-        try:
-            return lifecycle.target(schema_editor.connection, table)
-        except InvalidOperation:
-            if not schema_editor.collect_sql:
-                raise
-            return lifecycle.paper_target(schema_editor.connection, old_model)
+        if schema_editor.collect_sql:
+            found = _applying(self)
+            return paper.target(schema_editor, old_model, found and found[0])
+        return lifecycle.target(schema_editor.connection, table)
 
     def references_model(self, name, app_label):
         return self.plain().references_model(name, app_label)
@@ -246,16 +245,17 @@ class CompatOperation(Operation):
         backfill: bool = False,
     ):
         """Start or join the rollout and apply ``spec`` (after the subclass validated it)."""
+        if target.generated:  # out of reach of this operation's expressions (mapping)
+            spec = {**spec, "generated": list(target.generated)}
         if schema_editor.collect_sql:
             for statement in ddl.expand(target.schema, target.table, spec):
                 schema_editor.execute(statement, params=None)
+            paper.apply(schema_editor, target, spec)
             schema_editor.execute(
                 "-- compat_views: legacy view and sync trigger are regenerated at migrate time",
                 params=None,
             )
             return
-        if target.generated:  # out of reach of this operation's expressions (mapping)
-            spec = {**spec, "generated": list(target.generated)}
         rollout = lifecycle.begin(schema_editor)
         touched = lifecycle.touch(schema_editor, rollout, target)
         lifecycle.apply(schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill)

@@ -12,7 +12,7 @@ from django.db.migrations.operations import AddField, AlterField, RemoveField, R
 from django.db.models import NOT_PROVIDED
 from django.utils import timezone
 
-from .. import catalog, constraints, lifecycle, naming
+from .. import catalog, constraints, lifecycle, naming, paper
 from ..errors import InvalidOperation
 from ..mapping import ADD_COLUMN, ALTER_COLUMN, REMOVE_COLUMN, RENAME_COLUMN
 from ..sql import literal
@@ -110,14 +110,6 @@ def _clock_sql(function, column_type: str, connection) -> str | None:
     if function == datetime.date.today:
         return twins["date"] if column_type == "date" else None
     return twins.get(column_type)
-
-
-def _db_default_sql(schema_editor, field: models.Field) -> str | None:
-    """The field's db_default as SQL: a database default, which stays after complete."""
-    if getattr(field, "db_default", NOT_PROVIDED) is NOT_PROVIDED:
-        return None
-    sql, params = schema_editor.db_default_sql(field)
-    return schema_editor.connection.ops.compose_sql(sql, params)
 
 
 def _once_sql(schema_editor, field: models.Field) -> str | None:
@@ -233,7 +225,7 @@ def column_spec(what: str, schema_editor, field: models.Field) -> dict:
     type_sql = field.db_type(schema_editor.connection)
     if type_sql is None:
         raise InvalidOperation(f"{what}: the field has no database column.")
-    db_default = _db_default_sql(schema_editor, field)
+    db_default = paper.db_default_sql(schema_editor, field)
     return {
         "type": type_sql,
         "collation": getattr(field, "db_collation", None),
@@ -258,47 +250,47 @@ def django_objects(
     with schema_editor.connection.schema_editor(collect_sql=True, atomic=False) as editor:
         operation.plain().database_forwards(app_label, editor, from_state, to_state)
     created, dropped = constraints.from_django_sql(target.table, column, editor.collected_sql)
+    connection = schema_editor.connection
     kept = []
-    if old_column is not None:
+    stored = old_column and target.stored(old_column)
+    if stored:
         kept = [
             item
-            for item in constraints.existing(
-                schema_editor.connection, target.schema, target.table, old_column
-            )
+            for item in constraints.existing(connection, *stored)
             if item["name"] not in dropped and column == old_column
         ]
     by_name = {item["name"]: item for item in [*kept, *created]}
-    if catalog.is_partitioned(schema_editor.connection, target.schema, target.table):
+    if target.stored_table and catalog.is_partitioned(
+        connection, target.schema, target.stored_table
+    ):
         constraints.refuse_on_partitioned(target.table, list(by_name.values()), operation.what)
     return constraints.with_temporary_names(target.table, list(by_name.values()))
-
-
-def _physical_type(connection, target: lifecycle.Target, column: str) -> str:
-    types = {c.name: c.type for c in catalog.columns(connection, target.schema, target.table)}
-    return types[column]
 
 
 def refuse_undroppable(what: str, connection, target: lifecycle.Target, column: str) -> None:
     """``complete`` drops the old column: refuse, before any DDL, one PostgreSQL won't drop
     or retype, read by a generated column the new shape keeps or by a partition key."""
-    schema, table = target.schema, target.table
+    stored = target.stored(column)
+    if stored is None:  # only on sqlmigrate's paper: nothing in the database reads it yet
+        return
+    schema, table, name = stored
     readers = [
-        name
-        for name in catalog.generated_readers(connection, schema, table, column)
-        if name in target.plan.current
+        reader
+        for reader in catalog.generated_readers(connection, schema, table, name)
+        if reader in target.plan.current
     ]
     if readers:
         raise InvalidOperation(
-            f"{what}: the generated column(s) {readers} of {table!r} read {column!r}, and "
-            "PostgreSQL can neither drop nor change a column a generated column reads. Remove "
-            "them first (RemoveCompatColumn, earlier in this rollout) or change what they read; "
-            "nothing was changed."
+            f"{what}: the generated column(s) {readers} of {target.table!r} read {column!r}, "
+            "and PostgreSQL can neither drop nor change a column a generated column reads. "
+            "Remove them first (RemoveCompatColumn, earlier in this rollout) or change what "
+            "they read; nothing was changed."
         )
-    if column in catalog.partition_key_columns(connection, schema, table):
+    if name in catalog.partition_key_columns(connection, schema, table):
         raise InvalidOperation(
-            f"{what}: {column!r} is in the partition key of {table!r} (or of a partition of "
-            "it), and PostgreSQL cannot drop or change such a column. Keep it, or repartition "
-            "the table in a plain migration; nothing was changed."
+            f"{what}: {column!r} is in the partition key of {target.table!r} (or of a "
+            "partition of it), and PostgreSQL cannot drop or change such a column. Keep it, "
+            "or repartition the table in a plain migration; nothing was changed."
         )
 
 
@@ -442,11 +434,10 @@ class AlterCompatColumn(CompatOperation):
         lifecycle.require_key(target, what)
         refuse_writing_generated(what, target, old_column)
         refuse_undroppable(what, connection, target, old_column)
+        stored = target.stored(old_column)
         if spec["comment"] == getattr(old_model._meta.get_field(self.name), "db_comment", None):
             # AlterField leaves the comment alone then, even one set outside Django.
-            spec["comment"] = catalog.column_comment(
-                connection, target.schema, target.table, old_column
-            )
+            spec["comment"] = catalog.column_comment(connection, *stored) if stored else None
         taken = set(target.plan.physical.values())
         if field.column != old_column and field.column in taken:
             raise InvalidOperation(
@@ -455,12 +446,12 @@ class AlterCompatColumn(CompatOperation):
         spec["aside"] = naming.aside_column(old_column, taken)
         spec["column_grants"] = [
             [grant.grantee, grant.privilege]
-            for grant in catalog.column_grants(connection, target.schema, target.table, old_column)
+            for grant in (catalog.column_grants(connection, *stored) if stored else [])
         ]
         lifecycle.check_expression(connection, target, self.up, target.scope(), spec["type"], what)
         after = [pair for pair in target.scope() if pair[0] != old_column]
         after.append((field.column, f"NULL::{spec['type']}"))
-        old_type = _physical_type(connection, target, old_column)
+        old_type = target.columns[old_column].type
         lifecycle.check_expression(connection, target, self.down, after, old_type, what)
         spec["objects"] = django_objects(
             self, app_label, schema_editor, from_state, to_state, target, field.column, old_column
@@ -503,8 +494,7 @@ class RemoveCompatColumn(CompatOperation):
         what = self.what
         connection = schema_editor.connection
         target = self.target(schema_editor, old_model)
-        physical = {c.name: c for c in catalog.columns(connection, target.schema, target.table)}
-        column = physical[field.column]
+        column = target.columns[field.column]
         spec = {
             "kind": REMOVE_COLUMN,
             "column": field.column,

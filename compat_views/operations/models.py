@@ -70,7 +70,12 @@ class RenameCompatModel(CompatOperation):
             return  # a db_table kept the name: only Django's state changes
         naming.check_identifier(new_table, "table")
         target = self.target(schema_editor, old_model)
-        if catalog.relation_exists(schema_editor.connection, target.schema, new_table):
+        # A table sqlmigrate describes from the migration state is not the database's,
+        # where new_table may be this migration's own doing (applied already).
+        taken = target.stored_table and catalog.relation_exists(
+            schema_editor.connection, target.schema, new_table
+        )
+        if taken:
             raise InvalidOperation(
                 f"{self.what}: a table or view {target.schema}.{new_table} already exists. "
                 "Nothing was changed."

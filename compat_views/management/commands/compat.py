@@ -1,45 +1,68 @@
-"""``manage.py compat status|backfill|live|complete|rollback``: thin wrappers over lifecycle."""
+"""``manage.py compat status|backfill|live|check|complete|rollback``: thin wrappers."""
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 
 from django.apps import apps
-from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from ... import lifecycle, live, safety, status
-from ...errors import CompatError
+
+
+def common_options(parser: CommandParser) -> argparse.ArgumentParser:
+    """A parent parser with a copy of each option ``parser`` has so far: Django's common
+    options (``-v``, ``--settings``, ``--pythonpath``, ``--traceback``, ``--no-color``, …)
+    and ``--database``.
+
+    argparse hands everything after a subcommand's name to that subcommand's parser, so
+    ``compat status --database other -v 2`` fails unless the subparser knows them too.
+    The copies default to SUPPRESS: given after the name they override the value parsed
+    before it, and absent they leave it (or the default) alone.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:  # argparse has no public way to list or copy them
+        if action.option_strings and action.dest not in ("help", "version"):
+            option = copy.copy(action)
+            option.default = argparse.SUPPRESS
+            common._add_action(option)
+    return common
 
 
 class Command(BaseCommand):
     help = "Inspect, finish (complete) or undo (rollback) the pending blue/green rollout."
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
-        sub = parser.add_subparsers(dest="action", required=True)
-        show = sub.add_parser("status", help="Show the pending rollout.")
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help='The database whose rollout to act on. Defaults to the "default" database.',
+        )
+        self._common = common_options(parser)
+        self._subcommands = parser.add_subparsers(dest="action", required=True)
+        show = self.subcommand("status", "Show the pending rollout.")
         show.add_argument(
             "--json", dest="as_json", action="store_true", help="Machine-readable output."
         )
-        sub.add_parser("backfill", help="Resume pending backfills and index builds.")
-        declare = sub.add_parser(
-            "live", help="Record which colour serves the newest release (no rollout pending)."
-        )
-        declare.add_argument("colour", help="The colour that is live now.")
+        self.subcommand("backfill", "Resume pending backfills and index builds.")
+        self.subcommand(
+            "live", "Record which colour serves the newest release (no rollout pending)."
+        ).add_argument("colour", help="The colour that is live now.")
         for name, text in (
             ("complete", "Remove the legacy shape."),
             ("rollback", "Remove the new shape; keep every row."),
         ):
-            action = sub.add_parser(name, help=text)
-            action.add_argument(
+            self.subcommand(name, text).add_argument(
                 "--force",
                 action="store_true",
                 help="Proceed even while sessions of the other colour are connected.",
             )
-        check = sub.add_parser(
+        check = self.subcommand(
             "check",
-            help="List the unapplied plain operations that would break the release still "
+            "List the unapplied plain operations that would break the release still "
             "serving, with the compat operation to use instead; exit status 1 if any.",
         )
         check.add_argument("app_labels", nargs="*", help="Only these apps' migrations.")
@@ -50,11 +73,20 @@ class Command(BaseCommand):
             help="Judge applied migrations too (an audit).",
         )
 
+    def subcommand(self, name: str, text: str) -> CommandParser:
+        """Add subcommand ``name`` (run by ``do_<name>``), which takes the common options
+        after its name as well as before it."""
+        return self._subcommands.add_parser(name, help=text, parents=[self._common])
+
     def handle(self, *args, action, database, **options):
-        try:
-            getattr(self, f"do_{action}")(database, **options)
-        except CompatError as exc:
-            raise CommandError(str(exc)) from exc
+        if database not in connections:
+            raise CommandError(
+                f"No database {database!r} in DATABASES (there are {sorted(connections)}): "
+                "pass one of them to --database."
+            )
+        # Our errors are CommandErrors: Django prints them as one line (or, with
+        # --traceback, with their traceback).
+        getattr(self, f"do_{action}")(database, **options)
 
     def do_status(self, database, as_json=False, **options):
         data = status.report(database)
