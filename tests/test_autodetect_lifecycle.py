@@ -184,7 +184,7 @@ def table_state() -> dict:
 @pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
 def test_the_written_migration_expands_rolls_back_and_completes(db, edit):
     (path,) = write(edit.release1, edit.release2, edit.questioner)
-    migrate(APP, "0001_initial")
+    migrate(APP, "0001_initial", database="legacy")  # release 1 runs as blue
     Legacy = model_at(APP, "0001_initial", edit.legacy).objects.using("legacy")
     Legacy.create(**sample(Legacy.model, 1))
     before = table_state()
@@ -246,6 +246,6 @@ def test_a_placeholder_stops_migrate_before_anything_of_the_plan_ran(db):
         (0,)
     ]
     assert Rollout.objects.count() == 0
-    migrate(APP, "0001_initial")
+    migrate(APP, "0001_initial", database="legacy")  # release 1 runs as blue
     with pytest.raises(UnfilledPlaceholder, match="`down` of RemoveCompatColumn"):
         call_command("sqlmigrate", APP, path.stem)

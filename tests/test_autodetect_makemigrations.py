@@ -98,7 +98,7 @@ def test_with_the_setting_off_makemigrations_writes_plain_operations(monkeypatch
 
 
 def test_the_rollout_template_expands_rolls_back_and_completes(db):
-    migrate(APP, "0001_initial")
+    migrate(APP, "0001_initial", database="legacy")  # release 1 runs as blue
     Legacy = model_at(APP, "0001_initial", "Book").objects.using("legacy")
     New = model_at(APP, RELEASE2, "Book").objects.using("default")
     Legacy.create(isbn="1", title="Dune", pages=412, price_cents=1999)

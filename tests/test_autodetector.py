@@ -337,7 +337,7 @@ def test_several_edits_on_one_model():
 
 def test_compat_migrations_depend_on_compat_views_and_plain_ones_do_not():
     (migration,) = detect(state(model(**BOOK)), state(model(isbn=BOOK["isbn"])))[APP]
-    assert ("compat_views", "0001_initial") in migration.dependencies
+    assert [app for app, _ in migration.dependencies if app != APP] == ["compat_views"]
     (migration,) = detect(
         state(model(**BOOK)), state(model(**BOOK, n=models.IntegerField(null=True)))
     )[APP]

@@ -64,6 +64,7 @@ def one_message(done: subprocess.CompletedProcess[str], error: str) -> str:
 
 
 def test_an_invalid_operation_stops_migrate(db, conninfo):
+    migrate("shop", "0001", database="legacy")  # release 1, as blue
     done = manage(conninfo, "migrate", "shop", shop="tests.error_migrations.bad_up")
     message = one_message(done, "InvalidOperation")
     assert message.startswith("AddCompatColumn('order', 'amount'): the expression ")
@@ -96,6 +97,7 @@ def test_makemigrations_names_an_unknown_model(db, conninfo):
 
 
 def test_the_other_colour_cannot_start_a_rollout_while_one_is_pending(db, conninfo):
+    migrate("shop", "0001")
     migrate("shop", "0002")  # green's rollout
     migrate("library", "0001")
     done = manage(conninfo, "migrate", "library", "0002", colour="blue")
@@ -126,6 +128,7 @@ def test_an_unknown_colour_fails_as_the_first_session_opens(db, conninfo, comman
 
 
 def test_a_compat_migration_needs_a_colour(db, conninfo):
+    migrate("shop", "0001", database="legacy")  # release 1, as blue
     done = manage(conninfo, "migrate", "shop", colour="")
     message = one_message(done, "ConfigurationError")
     assert message.startswith("No colour is configured for this process: set COMPAT_VIEWS_COLOUR")
@@ -133,6 +136,7 @@ def test_a_compat_migration_needs_a_colour(db, conninfo):
 
 
 def test_complete_is_refused_while_legacy_sessions_are_connected(db, conninfo):
+    migrate("shop", "0001")
     migrate("shop", "0002")
     rows("SELECT 1", alias="legacy")  # a blue session, left open
     done = manage(conninfo, "compat", "complete")
@@ -212,6 +216,7 @@ def test_common_options_after_the_subcommand_in_a_real_run(pg_server, db, connin
     other = f"{db}_other"
     admin(pg_server, f"CREATE DATABASE {other} TEMPLATE {TEMPLATE}")
     try:
+        migrate("shop", "0001")
         migrate("shop", "0002")  # a rollout on the default database, none on the other
 
         def status(*args: str) -> str:
@@ -220,8 +225,8 @@ def test_common_options_after_the_subcommand_in_a_real_run(pg_server, db, connin
             return done.stdout
 
         assert status("status").startswith("Rollout ")
-        assert status("status", "--database", "other", "-v", "2") == "No rollout is pending.\n"
-        assert status("--database", "other", "status") == "No rollout is pending.\n"
+        assert status("status", "--database", "other", "-v", "2").startswith("No rollout is ")
+        assert status("--database", "other", "status").startswith("No rollout is pending.\n")
         assert status("--database", "other", "status", "--database", "default").startswith(
             "Rollout "
         )

@@ -39,7 +39,7 @@ def test_migrate_after_a_killed_backfill_says_what_is_pending_and_finishes_it(
     db, conninfo, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("COMPAT_VIEWS_SUBPROCESS_SHOP", "tests.error_migrations.indexed")
-    migrate("shop", "0001")
+    migrate("shop", "0001", database="legacy")  # release 1, as blue
     rows("ALTER TABLE shop_order SET (autovacuum_enabled = false)")  # exact counts below
     rows(
         "INSERT INTO shop_order (customer, amount_cents) "

@@ -52,6 +52,9 @@ KEY_STATEMENTS = {
         'ALTER TABLE "public"."Odd ""Book"" Table" RENAME COLUMN "MixedCase" TO "order"',
         'ALTER TABLE "public"."Odd ""Book"" Table" ADD COLUMN "we""ird col" integer',
     ],
+    ("safe", "0002_additive"): [
+        'ALTER TABLE "public"."safe_note" RENAME COLUMN "body" TO "text"',
+    ],
     ("shelf", "0002_writer_no_tags"): [
         'ALTER TABLE "public"."shelf_author" RENAME TO "shelf_writer"',
         # names the table as the rename before it left it

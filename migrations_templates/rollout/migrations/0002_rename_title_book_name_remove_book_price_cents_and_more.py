@@ -6,7 +6,7 @@ import compat_views.operations
 class Migration(migrations.Migration):
     dependencies = [
         ("bookshop", "0001_initial"),
-        ("compat_views", "0001_initial"),
+        ("compat_views", "0002_livecolour"),
     ]
 
     operations = [
