@@ -115,7 +115,7 @@ class Finding:
 class Judgement(NamedTuple):
     findings: list[Finding]
     state: ProjectState  # the project state after the migration
-    fresh: frozenset[str]  # the tables created so far in the plan
+    fresh: frozenset[str | tuple[str, str]]  # tables and (table, column)s the plan created
 
 
 class _Issue(NamedTuple):
@@ -589,19 +589,64 @@ def _allowed(step: _Step, model_name: str | None) -> bool:
     return True
 
 
+def _tables(model) -> set[str]:
+    """The table of ``model`` and the many-to-many tables Django made for its fields."""
+    through = [f.remote_field.through._meta for f in model._meta.local_many_to_many]
+    return {model._meta.db_table, *(t.db_table for t in through if t.auto_created)}
+
+
+def _where(field) -> str | tuple[str, str] | None:
+    """What of the database a field is: its many-to-many table, or (table, column)."""
+    if field.many_to_many:
+        through = field.remote_field.through._meta
+        return through.db_table if through.auto_created else None
+    if field.column is None:
+        return None
+    return (field.model._meta.db_table, field.column)
+
+
+def _on_fresh(step: _Step, model_name: str | None, fresh: set) -> bool:
+    """Whether the operation renames or drops only what the plan created: a table, a
+    column or a many-to-many table the release still serving has never seen."""
+    op = step.operation
+    if model_name is not None and step.table(model_name) in fresh:
+        return True
+    if isinstance(op, (ops.RenameField, ops.RemoveField)):
+        name = op.old_name if isinstance(op, ops.RenameField) else op.name
+        where = _where(step.old_field(op.model_name, name))
+        return where is not None and where in fresh
+    return False
+
+
+def _created(step: _Step, *, carried: bool) -> set:
+    """What the operation makes that the release still serving has never seen: the
+    column or many-to-many table of an AddField; with ``carried`` (the operation acts on
+    something new already), the new name of what it renames."""
+    op = step.operation
+    if isinstance(op, ops.AddField) or (carried and isinstance(op, ops.RenameField)):
+        name = op.name if isinstance(op, ops.AddField) else op.new_name
+        where = _where(step.new_field(op.model_name, name))
+        return set() if where is None else {where}
+    if carried and isinstance(op, ops.RenameModel):
+        return _tables(step.new(op.new_name))
+    if carried and isinstance(op, ops.AlterModelTable):
+        return _tables(step.new(op.name))
+    return set()
+
+
 def judge(
     migration: Migration,
     from_state: ProjectState,
     *,
     connection: BaseDatabaseWrapper,
-    fresh: Iterable[str] = (),
+    fresh: Iterable[str | tuple[str, str]] = (),
 ) -> Judgement:
     """What ``migration`` would do that the release still serving would not survive.
 
     ``from_state`` is the project state before the migration (left as it is);
     ``connection`` (never queried) renders column types and routes operations;
-    ``fresh`` names the tables created earlier in the same plan, which the release
-    still serving has never seen.
+    ``fresh`` names the tables (and, as ``(table, column)``, the columns) created
+    earlier in the same plan, which the release still serving has never seen.
     """
     state, fresh, findings = from_state.clone(), set(fresh), []
     if migration.app_label == SELF:
@@ -610,13 +655,16 @@ def judge(
         step = _Step(migration.app_label, operation, before, after, connection)
         model_name = _model_of(operation)
         if isinstance(operation, ops.CreateModel):
-            fresh.add(step.new(operation.name)._meta.db_table)
+            # A proxy's or an unmanaged model's table is not created: it may be one the
+            # release still serving uses (a proxy's is its parent's).
+            model = step.new(operation.name)
+            if operation.allow_migrate_model(connection.alias, model):
+                fresh |= _tables(model)
             continue
         if not _allowed(step, model_name):
             continue
-        if model_name is not None and step.table(model_name) in fresh:
-            if isinstance(operation, (ops.RenameModel, ops.AlterModelTable)):
-                fresh.add(step.new(getattr(operation, "new_name", model_name))._meta.db_table)
+        if _on_fresh(step, model_name, fresh):
+            fresh |= _created(step, carried=True)
             continue
         judge_one = _judge_of(operation)
         for issue in judge_one(step) if judge_one else ():
@@ -630,6 +678,7 @@ def judge(
                     issue.breaking,
                 )
             )
+        fresh |= _created(step, carried=False)
     return Judgement(findings, state, frozenset(fresh))
 
 
