@@ -120,7 +120,7 @@ BREAKING = [
     ),
     (
         migrations.AlterField("book", "isbn", models.CharField(max_length=20, unique=True)),
-        'builds a unique index on column "isbn" of "shop_book" by CREATE INDEX',
+        'builds a unique index on column "isbn" of "shop_book" by ALTER TABLE … ADD CONSTRAINT',
         "CREATE UNIQUE INDEX CONCURRENTLY",
     ),
     (
@@ -140,7 +140,7 @@ BREAKING = [
     ),
     (
         migrations.AddField("book", "code", models.CharField(max_length=9, null=True, unique=True)),
-        'adds column "code" to "shop_book" with a unique index built by CREATE INDEX',
+        'adds column "code" to "shop_book" with a unique index built by ALTER TABLE … ADD COLUMN',
         "which builds the index CONCURRENTLY",
     ),
     (

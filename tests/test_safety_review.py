@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import django
 import pytest
+from django.contrib.postgres.functions import RandomUUID
 from django.db import migrations, models
 
-from tests.test_safety import ID, breaking, findings
+from tests.test_safety import AUTHOR, BOOK, ID, breaking, findings, serving
 
 LOAN = migrations.CreateModel(
     "Loan",
@@ -63,3 +64,237 @@ def test_a_many_to_many_field_added_earlier_in_the_plan_is_new_to_the_serving_re
     add = migrations.AddField("book", "tags", models.ManyToManyField("shop.Author"))
     assert findings(add, migrations.RemoveField("book", "tags")) == []
     assert findings(add, migrations.RenameField("book", "tags", "labels")) == []
+
+
+# --- AlterField on a foreign key: Django drops and re-adds the constraint -----------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        models.ForeignKey("shop.Book", models.CASCADE, default=1),
+        models.ForeignKey("shop.Book", models.CASCADE, db_index=False),
+        pytest.param(
+            models.ForeignKey("shop.Book", models.CASCADE, db_default=1), marks=needs_db_default
+        ),
+    ],
+    ids=["default", "db_index off", "db_default"],
+)
+def test_altering_a_foreign_key_re_validates_it(field):
+    (found,) = breaking(
+        migrations.AlterField("loan", "book", field), state=serving(AUTHOR, BOOK, LOAN)
+    )
+    assert found.problem.startswith(
+        'drops and re-adds the foreign key from column "book_id" of "shop_loan" to "shop_book"'
+    )
+    assert "SeparateDatabaseAndState" in found.instead
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        models.ForeignKey("shop.Book", models.PROTECT),
+        models.ForeignKey("shop.Book", models.CASCADE, related_name="loans"),
+        models.ForeignKey("shop.Book", models.CASCADE, verbose_name="the book"),
+        models.ForeignKey("shop.Book", models.CASCADE, db_comment="lent"),
+        models.ForeignKey("shop.Book", models.CASCADE, db_constraint=False),
+    ],
+    ids=["on_delete", "related_name", "verbose_name", "db_comment", "constraint off"],
+)
+def test_foreign_key_changes_django_makes_without_the_constraint_are_safe(field):
+    state = serving(AUTHOR, BOOK, LOAN)
+    assert findings(migrations.AlterField("loan", "book", field), state=state) == []
+
+
+# --- AlterField on a many-to-many field renames its table or its columns -----------------
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        (
+            models.ManyToManyField("shop.Author", db_table="loan_readers"),
+            'renames table "shop_loan_readers" to "loan_readers"',
+        ),
+        (
+            models.ManyToManyField("shop.Book"),
+            'renames column "author_id" of "shop_loan_readers" to "book_id"',
+        ),
+    ],
+    ids=["db_table", "to"],
+)
+def test_altering_a_many_to_many_field_renames_what_the_serving_release_uses(field, words):
+    state = serving(AUTHOR, BOOK, LOAN)
+    (found,) = breaking(migrations.AlterField("loan", "readers", field), state=state)
+    assert words in found.problem
+    assert "No compat operation does this" in found.instead
+
+
+def test_a_many_to_many_field_change_of_python_attributes_is_safe():
+    alter = migrations.AlterField(
+        "loan", "readers", models.ManyToManyField("shop.Author", related_name="loans")
+    )
+    assert findings(alter, state=serving(AUTHOR, BOOK, LOAN)) == []
+
+
+# --- AddField: a CHECK, a volatile db_default ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        models.PositiveIntegerField(null=True),
+        pytest.param(models.PositiveSmallIntegerField(db_default=0), marks=needs_db_default),
+    ],
+    ids=["nullable", "db_default"],
+)
+def test_adding_a_column_with_a_check_scans_the_table_under_its_lock(field):
+    (found,) = breaking(migrations.AddField("book", "rank", field))
+    assert found.problem.startswith('adds column "rank" to "shop_book" with CHECK ("rank" >= 0)')
+    assert "blocks reads and writes" in found.problem
+    assert found.instead.startswith("Use AddCompatColumn('book', 'rank', models.Positive")
+
+
+@needs_db_default
+def test_a_volatile_database_default_rewrites_the_table():
+    add = migrations.AddField("book", "uid", models.UUIDField(db_default=RandomUUID()))
+    (found,) = breaking(add)
+    assert "GEN_RANDOM_UUID()" in found.problem and "rewrit" in found.problem
+    assert "up=…" in found.instead
+
+
+@needs_db_default
+def test_a_stable_database_default_is_safe():
+    now = migrations.AddField("book", "at", models.DateTimeField(db_default=models.functions.Now()))
+    assert findings(now) == []
+
+
+# --- AlterField: what is no rewrite, what loses the serving release's defaults --------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        models.DecimalField(max_digits=12, decimal_places=2),  # more digits, same scale
+        models.CharField(),  # no max_length: varchar
+    ],
+    ids=["wider numeric", "unlimited varchar"],
+)
+def test_widening_without_a_rewrite_is_safe(field):
+    model = migrations.CreateModel(
+        "Price",
+        [
+            ID,
+            ("amount", models.DecimalField(max_digits=5, decimal_places=2)),
+            ("label", models.CharField(max_length=10)),
+        ],
+    )
+    name = "amount" if isinstance(field, models.DecimalField) else "label"
+    assert findings(migrations.AlterField("price", name, field), state=serving(model)) == []
+
+
+def test_a_numeric_scale_change_is_still_a_type_change():
+    model = migrations.CreateModel(
+        "Price", [ID, ("amount", models.DecimalField(max_digits=5, decimal_places=2))]
+    )
+    alter = migrations.AlterField(
+        "price", "amount", models.DecimalField(max_digits=9, decimal_places=3)
+    )
+    assert "from numeric(5, 2) to numeric(9, 3)" in problems(alter, state=serving(model))[0]
+
+
+@needs_db_default
+def test_dropping_the_database_default_the_serving_release_inserts_with_breaks_it():
+    model = migrations.CreateModel("Stock", [ID, ("count", models.IntegerField(db_default=0))])
+    alter = migrations.AlterField("stock", "count", models.IntegerField(default=0))
+    (found,) = breaking(alter, state=serving(model))
+    assert found.problem.startswith('drops the database default of column "count" of "shop_stock"')
+    assert "keep the db_default" in found.instead
+
+
+def test_a_collation_change_says_collation():
+    alter = migrations.AlterField(
+        "book", "title", models.CharField(max_length=100, db_collation="C")
+    )
+    (found,) = breaking(alter)
+    assert found.problem.startswith('changes the collation of column "title" of "shop_book" to "C"')
+
+
+# --- Primary keys and referenced columns: AlterCompatColumn refuses them -------------------
+
+
+def test_changing_the_type_of_a_primary_key_names_the_referencing_tables_and_no_compat_operation():
+    # DEFAULT_AUTO_FIELD changes write exactly this.
+    alter = migrations.AlterField("book", "id", models.AutoField(primary_key=True))
+    (found,) = breaking(alter, state=serving(AUTHOR, BOOK, LOAN))
+    assert 'changes the type of column "id" of "shop_book" from bigint to integer' in found.problem
+    assert '"shop_loan"' in found.problem
+    assert "AlterCompatColumn" not in found.instead.split(".")[-1]
+    assert "No compat operation does this" in found.instead
+
+
+def test_changing_the_type_of_a_column_a_foreign_key_references_has_no_compat_operation():
+    coded = migrations.CreateModel(
+        "Book", [ID, ("isbn", models.CharField(max_length=20, unique=True))]
+    )
+    loan = migrations.CreateModel(
+        "Loan", [ID, ("book", models.ForeignKey("shop.Book", models.CASCADE, to_field="isbn"))]
+    )
+    alter = migrations.AlterField("book", "isbn", models.CharField(max_length=13, unique=True))
+    (found,) = breaking(alter, state=serving(coded, loan))
+    assert '"shop_loan"' in found.problem
+    assert "No compat operation does this" in found.instead
+
+
+# --- Locks: ALTER TABLE … ADD CONSTRAINT … UNIQUE blocks reads too --------------------------
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        migrations.AlterField("book", "isbn", models.CharField(max_length=20, unique=True)),
+        migrations.AddConstraint("book", models.UniqueConstraint(fields=["isbn"], name="isbn_uq")),
+        migrations.AlterUniqueTogether("book", {("title", "isbn")}),
+    ],
+    ids=["AlterField unique", "UniqueConstraint", "unique_together"],
+)
+def test_a_unique_constraint_blocks_reads_and_writes(operation):
+    (found,) = breaking(operation)
+    assert "ADD CONSTRAINT" in found.problem and "blocks reads and writes" in found.problem
+
+
+def test_a_partial_unique_constraint_is_an_index_that_blocks_writes():
+    partial = models.UniqueConstraint(
+        fields=["isbn"], condition=models.Q(stock__gt=0), name="isbn_uq"
+    )
+    (found,) = breaking(migrations.AddConstraint("book", partial))
+    assert "CREATE UNIQUE INDEX" in found.problem and "blocks writes" in found.problem
+
+
+# --- More of what the plan created ----------------------------------------------------------
+
+
+def test_a_many_to_many_field_added_earlier_in_the_plan_can_be_altered():
+    add = migrations.AddField("book", "tags", models.ManyToManyField("shop.Author"))
+    alter = migrations.AlterField(
+        "book", "tags", models.ManyToManyField("shop.Author", db_table="t")
+    )
+    assert findings(add, alter, migrations.RemoveField("book", "tags")) == []
+
+
+@needs_db_default
+def test_a_column_added_earlier_in_the_plan_is_still_judged_for_the_locks_of_its_alter():
+    add = migrations.AddField("book", "note", models.CharField(max_length=10, db_default=""))
+    found = breaking(
+        add,
+        # A db_column rename, nullable, no db_default: nothing the serving release sees.
+        migrations.AlterField(
+            "book", "note", models.CharField(max_length=10, null=True, db_column="n")
+        ),
+        # A type change rewrites the table all the same.
+        migrations.AlterField("book", "note", models.IntegerField(null=True, db_column="n")),
+        migrations.RemoveField("book", "note"),  # the renamed column is still new
+    )
+    assert [f.problem.split(":")[0] for f in found] == [
+        'changes the type of column "n" of "shop_book" from varchar(10) to integer'
+    ]
