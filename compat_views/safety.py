@@ -17,11 +17,15 @@ What is not judged, and why:
   ``ALTER … TYPE``, ``SET NOT NULL``, ``CREATE INDEX`` without ``CONCURRENTLY``,
   ``ADD CONSTRAINT`` without ``NOT VALID``) says which, a guess from its words only.
 * An operation on a table that an earlier operation of the same unapplied plan
-  created: the release still serving has never seen that table.
+  created (a proxy's or an unmanaged model's CreateModel creates none): the release
+  still serving has never seen that table. Likewise renaming or dropping a column, or
+  changing a many-to-many field, that an AddField of the plan added.
 * Migrations of ``compat_views`` itself, and compat operations, which exist to keep
   the release still serving working.
 * Removing an index or a constraint, and metadata-only changes (defaults kept in
-  Python, ``db_default``, choices, comments, a longer ``varchar``).
+  Python, ``db_default``, choices, comments, a longer ``varchar``, a ``numeric`` with
+  more digits). On a foreign key, any change Django does not ignore drops and re-adds
+  its constraint, which is judged.
 """
 
 from __future__ import annotations
