@@ -527,7 +527,13 @@ def _alter_field(step: _Step) -> Iterator[_Issue]:
             "serving does not expect (its field has null=False)",
             compat(" (down gives the legacy colour a value for NULL, e.g. with coalesce)"),
         )
-    if _has_db_default(old) and not _has_db_default(new) and not new.null and not unseen:
+    if (
+        _has_db_default(old)
+        and not old.has_default()  # a Python default would be in its INSERTs instead
+        and not _has_db_default(new)
+        and not new.null
+        and not unseen
+    ):
         yield _Issue(
             f"drops the database default of {on}, which stays NOT NULL: the release still "
             "serving leaves the column to that default in its INSERTs (its field has a "

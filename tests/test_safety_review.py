@@ -210,6 +210,11 @@ def test_dropping_the_database_default_the_serving_release_inserts_with_breaks_i
     (found,) = breaking(alter, state=serving(model))
     assert found.problem.startswith('drops the database default of column "count" of "shop_stock"')
     assert "keep the db_default" in found.instead
+    # With a Python default too, the serving release writes that value: nothing is left out.
+    both = migrations.CreateModel(
+        "Stock", [ID, ("count", models.IntegerField(db_default=0, default=0))]
+    )
+    assert findings(alter, state=serving(both)) == []
 
 
 def test_a_collation_change_says_collation():
