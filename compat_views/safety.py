@@ -837,6 +837,8 @@ def judge(
     for operation, before, after in _steps(migration.app_label, migration.operations, state):
         step = _Step(migration.app_label, operation, before, after, connection, frozenset(fresh))
         model_name = _model_of(operation)
+        if model_name is not None and (step.app_label, model_name.lower()) not in before.models:
+            model_name = None  # another library's operation, whose model_name is its own
         if isinstance(operation, ops.CreateModel):
             # A proxy's or an unmanaged model's table is not created: it may be one the
             # release still serving uses (a proxy's is its parent's).

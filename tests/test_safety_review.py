@@ -305,6 +305,21 @@ def test_a_column_added_earlier_in_the_plan_is_still_judged_for_the_locks_of_its
     ]
 
 
+class Tagged(migrations.operations.base.Operation):
+    """Another library's operation, with a ``model_name`` that is not a model of the app."""
+
+    def __init__(self, model_name):
+        self.model_name = model_name
+
+    def state_forwards(self, app_label, state):
+        pass
+
+
+def test_another_librarys_operation_with_a_model_name_of_its_own_is_listed_not_a_crash():
+    (found,) = findings(Tagged("not_a_model"))
+    assert (found.breaking, found.problem) == (False, "is an operation compat check does not know")
+
+
 # --- The command ----------------------------------------------------------------------------
 
 
