@@ -502,7 +502,20 @@ def _alter_field(step: _Step) -> Iterator[_Issue]:
             "the release still serving sorts and compares by the old one",
             compat(),
         )
-    elif old_type != new_type and not _widens(old_type, new_type):
+    elif _widens(old_type, new_type):
+        if (
+            editor._is_changing_type_of_indexed_text_column(old, old_type[0], new_type[0])
+            and (new.db_index or new.unique)
+            and new_type[0].startswith(("varchar", "text"))
+        ):
+            yield _Issue(
+                f"rebuilds the pattern index (…_like) of {on} by CREATE INDEX, after ALTER "
+                "COLUMN … TYPE took the lock that blocks reads and writes until it is built",
+                "Apply this AlterField as state only (SeparateDatabaseAndState), with RunSQL "
+                "doing what sqlmigrate shows but building the index CONCURRENTLY (in a "
+                "migration with atomic = False)",
+            )
+    elif old_type != new_type:
         also = (
             f", and that of the foreign key columns of {_quoted(*referencing)} that reference "
             "it, rewriting those tables too"
@@ -574,7 +587,7 @@ def _alter_field(step: _Step) -> Iterator[_Issue]:
             "blocks reads and writes until it is built",
             _build_first("CREATE UNIQUE INDEX CONCURRENTLY", "AlterField") + f"; or {compat()}",
         )
-    elif new.db_index and not new.unique and not (old.db_index or old.unique):
+    elif new.db_index and not new.unique and (not old.db_index or old.unique):
         yield _Issue(
             f"builds an index on {on} by CREATE INDEX, which {BLOCKS_WRITES}",
             _build_first("CREATE INDEX CONCURRENTLY", "AlterField") + f"; or {compat()}",

@@ -225,6 +225,41 @@ def test_a_collation_change_says_collation():
     assert found.problem.startswith('changes the collation of column "title" of "shop_book" to "C"')
 
 
+INDEXED = migrations.CreateModel(
+    "Tag",
+    [
+        ID,
+        ("label", models.CharField(max_length=10, db_index=True)),
+        ("code", models.CharField(max_length=10, unique=True)),
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        migrations.AlterField("tag", "label", models.TextField(db_index=True)),
+        migrations.AlterField("tag", "code", models.TextField(unique=True)),
+    ],
+    ids=["db_index", "unique"],
+)
+def test_varchar_to_text_on_an_indexed_column_rebuilds_its_pattern_index(alter):
+    (found,) = breaking(alter, state=serving(INDEXED))
+    assert found.problem.startswith("rebuilds the pattern index (…_like) of column")
+    assert "CONCURRENTLY" in found.instead
+
+
+def test_a_longer_varchar_on_an_indexed_column_is_still_safe():
+    alter = migrations.AlterField("tag", "label", models.CharField(max_length=20, db_index=True))
+    assert findings(alter, state=serving(INDEXED)) == []
+
+
+def test_trading_unique_for_db_index_builds_an_index():
+    alter = migrations.AlterField("tag", "code", models.CharField(max_length=10, db_index=True))
+    (found,) = breaking(alter, state=serving(INDEXED))
+    assert found.problem.startswith('builds an index on column "code" of "shop_tag" by CREATE')
+
+
 # --- Primary keys and referenced columns: AlterCompatColumn refuses them -------------------
 
 
