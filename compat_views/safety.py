@@ -416,7 +416,10 @@ def _fk_recreated(step: _Step, old, new) -> bool:
     if _fk_target(old) is None or _fk_target(new) is None:
         return False
     editor = step.connection.schema_editor(collect_sql=True, atomic=False)  # never executes
-    return editor._field_should_be_altered(old, new, ignore={"db_comment"})
+    try:
+        return editor._field_should_be_altered(old, new, ignore={"db_comment"})
+    except TypeError:  # a Django whose editor ignores nothing: every change re-adds it
+        return editor._field_should_be_altered(old, new)
 
 
 def _referencing_tables(field) -> list[str]:
