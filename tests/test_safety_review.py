@@ -11,6 +11,7 @@ import django
 import pytest
 from django.contrib.postgres.functions import RandomUUID
 from django.db import migrations, models
+from django.db.migrations.state import ProjectState
 
 from tests.test_safety import AUTHOR, BOOK, ID, breaking, findings, serving
 
@@ -353,6 +354,51 @@ class Tagged(migrations.operations.base.Operation):
 def test_another_librarys_operation_with_a_model_name_of_its_own_is_listed_not_a_crash():
     (found,) = findings(Tagged("not_a_model"))
     assert (found.breaking, found.problem) == (False, "is an operation compat check does not know")
+
+
+# --- What Django runs, on a real database: the verdicts above follow it ---------------------
+
+LOANED = (AUTHOR, BOOK, LOAN)
+TAGGED = (INDEXED,)
+AGREES = [
+    # (serving, operation, what Django's SQL has when it blocks, whether judged breaking)
+    (LOANED, ("loan", "book", {"default": 1}), "FOREIGN KEY", True),
+    (LOANED, ("loan", "book", {"db_index": False}), "FOREIGN KEY", True),
+    (LOANED, ("loan", "book", {"on_delete": models.PROTECT}), "FOREIGN KEY", False),
+    (LOANED, ("loan", "book", {"related_name": "loans"}), "FOREIGN KEY", False),
+    (LOANED, ("loan", "book", {"db_comment": "lent"}), "FOREIGN KEY", False),
+    (TAGGED, ("tag", "label", models.TextField(db_index=True)), "CREATE INDEX", True),
+    (TAGGED, ("tag", "label", models.CharField(max_length=20, db_index=True)), "INDEX", False),
+    (TAGGED, ("tag", "code", models.CharField(max_length=10, db_index=True)), "CREATE INDEX", True),
+]
+
+
+def _operation(spec):
+    model_name, name, field = spec
+    if isinstance(field, dict):  # a ForeignKey to Book with these arguments
+        field = models.ForeignKey("shop.Book", **{"on_delete": models.CASCADE, **field})
+    return migrations.AlterField(model_name, name, field)
+
+
+@pytest.mark.parametrize(("made", "spec", "fragment", "blocks"), AGREES)
+def test_the_verdict_follows_the_sql_django_runs(db, made, spec, fragment, blocks):
+    from django.db import connection
+
+    state = ProjectState()
+    for operation in made:
+        after = state.clone()
+        operation.state_forwards("shop", after)
+        with connection.schema_editor() as editor:
+            operation.database_forwards("shop", editor, state, after)
+        state = after
+    operation = _operation(spec)
+    after = state.clone()
+    operation.state_forwards("shop", after)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        operation.database_forwards("shop", editor, state, after)
+    ran = " ".join(editor.collected_sql)
+    assert (fragment in ran) == blocks, ran
+    assert bool(findings(operation, state=state)) == blocks
 
 
 # --- The command ----------------------------------------------------------------------------
