@@ -820,10 +820,10 @@ def _created(step: _Step, *, carried: bool) -> set:
     column or many-to-many table of an AddField; with ``carried`` (the operation acts on
     something new already), the new name of what it renames."""
     op = step.operation
+    if isinstance(op, ops.RemoveField):
+        return set()
     if isinstance(op, ops.AddField) or (carried and isinstance(op, FieldOperation)):
         name = op.new_name if isinstance(op, ops.RenameField) else op.name
-        if isinstance(op, ops.RemoveField):
-            return set()
         where = _where(step.new_field(op.model_name, name))
         return set() if where is None else {where}
     if carried and isinstance(op, ops.RenameModel):
