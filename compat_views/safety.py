@@ -17,11 +17,15 @@ What is not judged, and why:
   ``ALTER … TYPE``, ``SET NOT NULL``, ``CREATE INDEX`` without ``CONCURRENTLY``,
   ``ADD CONSTRAINT`` without ``NOT VALID``) says which, a guess from its words only.
 * An operation on a table that an earlier operation of the same unapplied plan
-  created: the release still serving has never seen that table.
+  created (a proxy's or an unmanaged model's CreateModel creates none): the release
+  still serving has never seen that table. Likewise renaming or dropping a column, or
+  changing a many-to-many field, that an AddField of the plan added.
 * Migrations of ``compat_views`` itself, and compat operations, which exist to keep
   the release still serving working.
 * Removing an index or a constraint, and metadata-only changes (defaults kept in
-  Python, ``db_default``, choices, comments, a longer ``varchar``).
+  Python, ``db_default``, choices, comments, a longer ``varchar``, a ``numeric`` with
+  more digits). On a foreign key, any change Django does not ignore drops and re-adds
+  its constraint, which is judged.
 """
 
 from __future__ import annotations
@@ -89,6 +93,14 @@ _SUSPICIOUS = [
     )
 ]
 _VARCHAR = re.compile(r"^varchar\((\d+)\)$")
+# Functions whose value PostgreSQL computes anew for each row (VOLATILE) that a db_default
+# is likely to call; a default calling one makes ADD COLUMN rewrite the table.
+_VOLATILE = re.compile(
+    r"\b(RANDOM|GEN_RANDOM_UUID|UUID_GENERATE_V[14]|UUIDV7|CLOCK_TIMESTAMP|TIMEOFDAY|NEXTVAL)"
+    r"\s*\(",
+    re.IGNORECASE,
+)
+_NUMERIC = re.compile(r"^numeric\((?P<digits>\d+),\s*(?P<scale>\d+)\)$")
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ class Finding:
 class Judgement(NamedTuple):
     findings: list[Finding]
     state: ProjectState  # the project state after the migration
-    fresh: frozenset[str]  # the tables created so far in the plan
+    fresh: frozenset[str | tuple[str, str]]  # tables and (table, column)s the plan created
 
 
 class _Issue(NamedTuple):
@@ -134,6 +146,7 @@ class _Step:
     before: ProjectState
     after: ProjectState
     connection: BaseDatabaseWrapper
+    fresh: frozenset = frozenset()  # what the plan created so far (see judge)
 
     def old(self, name: str):
         return self.before.apps.get_model(self.app_label, name)
@@ -187,15 +200,31 @@ def _column_type(field, connection) -> tuple:
 
 
 def _widens(old_type: tuple, new_type: tuple) -> bool:
-    """A longer varchar, or text: PostgreSQL changes only the catalog, and every value the
-    release still serving writes still fits."""
+    """A longer (or unlimited) varchar, or text; a numeric with more digits and the same
+    scale: PostgreSQL changes only the catalog, and every value the release still serving
+    writes still fits."""
     (old, old_collation), (new, new_collation) = old_type, new_type
-    if old_collation != new_collation or not (found := _VARCHAR.match(old or "")):
+    old, new = old or "", new or ""
+    if old_collation != new_collation:
         return False
-    if new == "text":
-        return True
-    longer = _VARCHAR.match(new or "")
-    return bool(longer) and int(longer[1]) >= int(found[1])
+    if found := _VARCHAR.match(old):
+        longer = _VARCHAR.match(new)
+        return new in ("varchar", "text") or (bool(longer) and int(longer[1]) >= int(found[1]))
+    if old == "varchar":
+        return new == "text"
+    if (found := _NUMERIC.match(old)) and (more := _NUMERIC.match(new)):
+        return more["scale"] == found["scale"] and int(more["digits"]) >= int(found["digits"])
+    return False
+
+
+def _volatile_default(step: _Step, field) -> str | None:
+    """The field's db_default as SQL, if it calls a function PostgreSQL evaluates anew for
+    each row (then ADD COLUMN cannot store it once, and rewrites the table)."""
+    if not _has_db_default(field):
+        return None
+    editor = step.connection.schema_editor(collect_sql=True, atomic=False)  # never executes
+    sql, _ = editor.db_default_sql(field)
+    return sql if _VOLATILE.search(sql) else None
 
 
 def _fk_target(field) -> str | None:
@@ -332,6 +361,15 @@ def _add_field(step: _Step) -> Iterator[_Issue]:
             LATER,
         )
         return
+    volatile = _volatile_default(step, field)
+    if volatile:
+        yield _Issue(
+            f'adds column "{field.column}" to "{table}" with database default {volatile}, '
+            "which PostgreSQL computes for every row: ADD COLUMN rewrites the table under a "
+            "lock that blocks reads and writes",
+            f"{compat}, up=…), with up computing the value for existing rows (it backfills "
+            "them in batches; the db_default serves rows inserted later)",
+        )
     if not field.null and not _has_db_default(field):
         yield _Issue(
             f'adds NOT NULL column "{field.column}" to "{table}" without a database default: '
@@ -349,54 +387,175 @@ def _add_field(step: _Step) -> Iterator[_Issue]:
             f"{compat}), which adds the foreign key NOT VALID, validates it without that lock "
             "and builds the index CONCURRENTLY",
         )
-    elif field.unique or field.db_index:
-        kind = "a unique index" if field.unique else "an index"
+    elif field.unique:
         yield _Issue(
-            f'adds column "{field.column}" to "{table}" with {kind} built by CREATE INDEX, '
+            f'adds column "{field.column}" to "{table}" with a unique index built by ALTER '
+            "TABLE … ADD COLUMN … UNIQUE, which blocks reads and writes until it is built",
+            f"{compat}), which builds the index CONCURRENTLY",
+        )
+    elif field.db_index:
+        yield _Issue(
+            f'adds column "{field.column}" to "{table}" with an index built by CREATE INDEX, '
             f"which {BLOCKS_WRITES}",
             f"{compat}), which builds the index CONCURRENTLY",
+        )
+    check = field.db_parameters(step.connection).get("check")
+    if check:
+        yield _Issue(
+            f'adds column "{field.column}" to "{table}" with CHECK ({check}): PostgreSQL '
+            "checks every row under the lock of ADD COLUMN, which blocks reads and writes",
+            f"{compat}{', up=…' if volatile else ''}), which adds the CHECK NOT VALID and "
+            "validates it without that lock",
+        )
+
+
+def _fk_recreated(step: _Step, old, new) -> bool:
+    """Whether Django drops and re-adds the foreign key constraint of the altered field:
+    it does for every change but those of attributes without a database meaning
+    (``on_delete``, ``related_name``, ``choices``, ``help_text`` …) and ``db_comment``."""
+    if _fk_target(old) is None or _fk_target(new) is None:
+        return False
+    editor = step.connection.schema_editor(collect_sql=True, atomic=False)  # never executes
+    try:
+        return editor._field_should_be_altered(old, new, ignore={"db_comment"})
+    except TypeError:  # a Django whose editor ignores nothing: every change re-adds it
+        return editor._field_should_be_altered(old, new)
+
+
+def _referencing_tables(field) -> list[str]:
+    """The tables whose foreign keys reference ``field``'s column (Django alters their
+    columns with it; AlterCompatColumn refuses such a column)."""
+    tables = set()
+    for relation in field.model._meta.related_objects:
+        if relation.many_to_many:
+            through = relation.through._meta
+            if through.auto_created and field.primary_key:
+                tables.add(through.db_table)
+        elif relation.field.db_constraint and relation.field.target_field.name == field.name:
+            tables.add(relation.related_model._meta.db_table)
+    return sorted(tables)
+
+
+def _alter_many_to_many(step: _Step, old, new) -> Iterator[_Issue]:
+    if not all(f.remote_field.through._meta.auto_created for f in (old, new)):
+        return  # an explicit through model: Django changes nothing
+    table = old.m2m_db_table()
+    changes = []
+    if table != new.m2m_db_table():
+        changes.append(f'renames table "{table}" to "{new.m2m_db_table()}"')
+    for was, now in (
+        (old.m2m_column_name(), new.m2m_column_name()),
+        (old.m2m_reverse_name(), new.m2m_reverse_name()),
+    ):
+        if was != now:
+            changes.append(f'renames column "{was}" of "{table}" to "{now}"')
+    old_to, new_to = old.remote_field.model._meta.db_table, new.remote_field.model._meta.db_table
+    if old_to != new_to:
+        changes.append(
+            f'makes the foreign key of "{table}" reference "{new_to}" instead of "{old_to}"'
+        )
+    if changes:
+        yield _Issue(
+            f"{', '.join(changes)}: the release still serving reads and writes the "
+            "many-to-many table as it was",
+            LATER,
         )
 
 
 def _alter_field(step: _Step) -> Iterator[_Issue]:
     op = step.operation
     old, new = step.old_field(op.model_name, op.name), step.new_field(op.model_name, op.name)
+    if old.many_to_many and new.many_to_many:
+        yield from _alter_many_to_many(step, old, new)
+        return
     if old.many_to_many or new.many_to_many or old.column is None or new.column is None:
         return
+    editor = step.connection.schema_editor(collect_sql=True, atomic=False)  # never executes
+    if not editor._field_should_be_altered(old, new):
+        return  # Django runs nothing for it
     table, column = step.table(op.model_name), old.column
     on = f'column "{column}" of "{table}"'
-    compat = (
-        f"Use AlterCompatColumn({op.model_name!r}, {op.name!r}, {code(op.field)}, up=…, "
-        "down=…), up over the old columns and down over the new ones"
-    )
     if old.primary_key != new.primary_key:
         yield _Issue(f'changes the primary key of "{table}"', LATER)
         return
-    if old.column != new.column:
+    referencing = _referencing_tables(old)
+    unseen = _new_column(step)  # the release still serving never reads or writes it
+
+    def compat(note: str = "") -> str:
+        if old.primary_key or referencing:
+            what = "a primary key" if old.primary_key else "a column foreign keys reference"
+            return f"AlterCompatColumn refuses {what}. {LATER}"
+        return (
+            f"Use AlterCompatColumn({op.model_name!r}, {op.name!r}, {code(op.field)}, up=…, "
+            f"down=…), up over the old columns and down over the new ones{note}"
+        )
+
+    if old.column != new.column and not unseen:
         yield _Issue(
             f'renames {on} to "{new.column}": the release still serving reads and writes '
             f'"{column}"',
             LATER,
         )
     old_type, new_type = (_column_type(f, step.connection) for f in (old, new))
-    if old_type != new_type and not _widens(old_type, new_type):
+    if old_type[0] == new_type[0] and old_type[1] != new_type[1]:
+        collation = f'"{new_type[1]}"' if new_type[1] else "the default"
         yield _Issue(
-            f"changes the type of {on} from {old_type[0]} to {new_type[0]}: ALTER COLUMN … "
-            "TYPE blocks reads and writes while it rewrites or checks every row, and the "
-            "release still serving reads and writes the old type",
-            compat,
+            f"changes the collation of {on} to {collation}: ALTER COLUMN … TYPE … "
+            "COLLATE rebuilds its indexes under a lock that blocks reads and writes, and "
+            "the release still serving sorts and compares by the old one",
+            compat(),
+        )
+    elif _widens(old_type, new_type):
+        if (
+            editor._is_changing_type_of_indexed_text_column(old, old_type[0], new_type[0])
+            and (new.db_index or new.unique)
+            and new_type[0].startswith(("varchar", "text"))
+        ):
+            yield _Issue(
+                f"rebuilds the pattern index (…_like) of {on} by CREATE INDEX, after ALTER "
+                "COLUMN … TYPE took the lock that blocks reads and writes until it is built",
+                "Apply this AlterField as state only (SeparateDatabaseAndState), with RunSQL "
+                "doing what sqlmigrate shows but building the index CONCURRENTLY (in a "
+                "migration with atomic = False)",
+            )
+    elif old_type != new_type:
+        also = (
+            f", and that of the foreign key columns of {_quoted(*referencing)} that reference "
+            "it, rewriting those tables too"
+            if referencing
+            else ""
+        )
+        yield _Issue(
+            f"changes the type of {on} from {old_type[0]} to {new_type[0]}{also}: ALTER "
+            "COLUMN … TYPE blocks reads and writes while it rewrites or checks every row, and "
+            "the release still serving reads and writes the old type",
+            compat(),
         )
     if old.null and not new.null:
         yield _Issue(
             f"makes {on} NOT NULL: SET NOT NULL blocks reads and writes while it reads every "
             "row, and the release still serving may still write NULL",
-            f"{compat} (up gives legacy rows a value, e.g. with coalesce)",
+            compat(" (up gives legacy rows a value, e.g. with coalesce)"),
         )
-    elif new.null and not old.null:
+    elif new.null and not old.null and not unseen:
         yield _Issue(
             f"makes {on} nullable: the new release may write NULL, which the release still "
             "serving does not expect (its field has null=False)",
-            f"{compat} (down gives the legacy colour a value for NULL, e.g. with coalesce)",
+            compat(" (down gives the legacy colour a value for NULL, e.g. with coalesce)"),
+        )
+    if (
+        _has_db_default(old)
+        and not old.has_default()  # a Python default would be in its INSERTs instead
+        and not _has_db_default(new)
+        and not new.null
+        and not unseen
+    ):
+        yield _Issue(
+            f"drops the database default of {on}, which stays NOT NULL: the release still "
+            "serving leaves the column to that default in its INSERTs (its field has a "
+            "db_default), and they fail",
+            f"{LATER}; until then keep the db_default (a Python default alone never reaches "
+            "the INSERTs of the release still serving)",
         )
     old_check = old.db_parameters(step.connection).get("check")
     new_check = new.db_parameters(step.connection).get("check")
@@ -404,25 +563,37 @@ def _alter_field(step: _Step) -> Iterator[_Issue]:
         yield _Issue(
             f"adds CHECK ({new_check}) on {on}: validating it blocks reads and writes while it "
             "reads every row, and the release still serving may write values it refuses",
-            compat,
+            compat(),
         )
-    if _fk_target(new) is not None and _fk_target(new) != _fk_target(old):
+    target = _fk_target(new)
+    if target is not None and target != _fk_target(old):
         yield _Issue(
-            f'adds a foreign key from {on} to "{_fk_target(new)}": validating it blocks writes '
+            f'adds a foreign key from {on} to "{target}": validating it blocks writes '
             "to both tables while it reads every row",
-            f"{compat}; it adds the foreign key NOT VALID and validates it without that lock",
+            compat("; it adds the foreign key NOT VALID and validates it without that lock"),
+        )
+    elif _fk_recreated(step, old, new):
+        yield _Issue(
+            f'drops and re-adds the foreign key from {on} to "{target}", as Django does for '
+            "any change of a foreign key field but of attributes such as on_delete, "
+            "related_name or db_comment: validating it reads every row while the lock its "
+            "DROP CONSTRAINT took blocks reads and writes",
+            "Apply this AlterField as state only (SeparateDatabaseAndState), with what it "
+            "changes in the database besides the foreign key done by RunSQL (see sqlmigrate), "
+            "if anything",
         )
     if new.primary_key:
         return
     if new.unique and not old.unique:
         yield _Issue(
-            f"builds a unique index on {on} by CREATE INDEX, which {BLOCKS_WRITES}",
-            _build_first("CREATE UNIQUE INDEX CONCURRENTLY", "AlterField") + f"; or {compat}",
+            f"builds a unique index on {on} by ALTER TABLE … ADD CONSTRAINT … UNIQUE, which "
+            "blocks reads and writes until it is built",
+            _build_first("CREATE UNIQUE INDEX CONCURRENTLY", "AlterField") + f"; or {compat()}",
         )
-    elif new.db_index and not new.unique and not (old.db_index or old.unique):
+    elif new.db_index and not new.unique and (not old.db_index or old.unique):
         yield _Issue(
             f"builds an index on {on} by CREATE INDEX, which {BLOCKS_WRITES}",
-            _build_first("CREATE INDEX CONCURRENTLY", "AlterField") + f"; or {compat}",
+            _build_first("CREATE INDEX CONCURRENTLY", "AlterField") + f"; or {compat()}",
         )
 
 
@@ -456,9 +627,19 @@ def _add_constraint(step: _Step) -> Iterator[_Issue]:
             "(django.contrib.postgres.operations)",
         )
     elif isinstance(constraint, UniqueConstraint):
+        # Django builds a unique index for these, a unique constraint (whose ALTER TABLE
+        # takes the lock that blocks reads too) for the others.
+        as_index = any(
+            getattr(constraint, name, None)
+            for name in ("condition", "expressions", "include", "opclasses")
+        )
+        how = (
+            f"CREATE UNIQUE INDEX, which {BLOCKS_WRITES}"
+            if as_index
+            else "ALTER TABLE … ADD CONSTRAINT, which blocks reads and writes until it is built"
+        )
         yield _Issue(
-            f'adds unique constraint "{constraint.name}" to "{table}": its index is built by '
-            f"ALTER TABLE … ADD CONSTRAINT, which {BLOCKS_WRITES}",
+            f'adds unique constraint "{constraint.name}" to "{table}": its index is built by {how}',
             _build_first(
                 "CREATE UNIQUE INDEX CONCURRENTLY",
                 "AddConstraint",
@@ -469,7 +650,7 @@ def _add_constraint(step: _Step) -> Iterator[_Issue]:
     else:
         yield _Issue(
             f'adds constraint "{constraint.name}" to "{table}" by ALTER TABLE … ADD '
-            f"CONSTRAINT, which {BLOCKS_WRITES}",
+            "CONSTRAINT, which blocks reads and writes until it is built",
             LATER,
         )
 
@@ -490,9 +671,14 @@ def _alter_together(step: _Step) -> Iterator[_Issue]:
         "atomic = False) and apply this AlterIndexTogether as state only "
         "(SeparateDatabaseAndState)"
     )
+    how = (
+        "unique index is built by ALTER TABLE … ADD CONSTRAINT … UNIQUE, which blocks reads "
+        "and writes until it is built"
+        if unique
+        else f"index is built by CREATE INDEX, which {BLOCKS_WRITES}"
+    )
     yield _Issue(
-        f'adds {op.option_name} {", ".join(map(str, added))} to "{step.table(op.name)}": '
-        f"its {'unique ' if unique else ''}index is built by CREATE INDEX, which {BLOCKS_WRITES}",
+        f'adds {op.option_name} {", ".join(map(str, added))} to "{step.table(op.name)}": its {how}',
         instead,
     )
 
@@ -589,34 +775,97 @@ def _allowed(step: _Step, model_name: str | None) -> bool:
     return True
 
 
+def _tables(model) -> set[str]:
+    """The table of ``model`` and the many-to-many tables Django made for its fields."""
+    through = [f.remote_field.through._meta for f in model._meta.local_many_to_many]
+    return {model._meta.db_table, *(t.db_table for t in through if t.auto_created)}
+
+
+def _where(field) -> str | tuple[str, str] | None:
+    """What of the database a field is: its many-to-many table, or (table, column)."""
+    if field.many_to_many:
+        through = field.remote_field.through._meta
+        return through.db_table if through.auto_created else None
+    if field.column is None:
+        return None
+    return (field.model._meta.db_table, field.column)
+
+
+def _on_fresh(step: _Step, model_name: str | None, fresh: set) -> bool:
+    """Whether the operation renames or drops only what the plan created: a table, a
+    column or a many-to-many table the release still serving has never seen."""
+    op = step.operation
+    if model_name is not None and step.table(model_name) in fresh:
+        return True
+    if isinstance(op, (ops.RenameField, ops.RemoveField, ops.AlterField)):
+        name = op.old_name if isinstance(op, ops.RenameField) else op.name
+        where = _where(step.old_field(op.model_name, name))
+        if isinstance(op, ops.AlterField) and not isinstance(where, str):
+            return False  # a new column's ALTER still locks the table: judged
+        return where is not None and where in fresh
+    return False
+
+
+def _new_column(step: _Step) -> bool:
+    """Whether an AlterField alters a column the plan added (its ALTER is still judged,
+    for the locks it takes, but the release still serving never reads or writes it)."""
+    op = step.operation
+    if not isinstance(op, ops.AlterField):
+        return False
+    return _where(step.old_field(op.model_name, op.name)) in step.fresh
+
+
+def _created(step: _Step, *, carried: bool) -> set:
+    """What the operation makes that the release still serving has never seen: the
+    column or many-to-many table of an AddField; with ``carried`` (the operation acts on
+    something new already), the new name of what it renames."""
+    op = step.operation
+    if isinstance(op, ops.RemoveField):
+        return set()
+    if isinstance(op, ops.AddField) or (carried and isinstance(op, FieldOperation)):
+        name = op.new_name if isinstance(op, ops.RenameField) else op.name
+        where = _where(step.new_field(op.model_name, name))
+        return set() if where is None else {where}
+    if carried and isinstance(op, ops.RenameModel):
+        return _tables(step.new(op.new_name))
+    if carried and isinstance(op, ops.AlterModelTable):
+        return _tables(step.new(op.name))
+    return set()
+
+
 def judge(
     migration: Migration,
     from_state: ProjectState,
     *,
     connection: BaseDatabaseWrapper,
-    fresh: Iterable[str] = (),
+    fresh: Iterable[str | tuple[str, str]] = (),
 ) -> Judgement:
     """What ``migration`` would do that the release still serving would not survive.
 
     ``from_state`` is the project state before the migration (left as it is);
     ``connection`` (never queried) renders column types and routes operations;
-    ``fresh`` names the tables created earlier in the same plan, which the release
-    still serving has never seen.
+    ``fresh`` names the tables (and, as ``(table, column)``, the columns) created
+    earlier in the same plan, which the release still serving has never seen.
     """
     state, fresh, findings = from_state.clone(), set(fresh), []
     if migration.app_label == SELF:
         return Judgement([], migration.mutate_state(state, preserve=False), frozenset(fresh))
     for operation, before, after in _steps(migration.app_label, migration.operations, state):
-        step = _Step(migration.app_label, operation, before, after, connection)
+        step = _Step(migration.app_label, operation, before, after, connection, frozenset(fresh))
         model_name = _model_of(operation)
+        if model_name is not None and (step.app_label, model_name.lower()) not in before.models:
+            model_name = None  # another library's operation, whose model_name is its own
         if isinstance(operation, ops.CreateModel):
-            fresh.add(step.new(operation.name)._meta.db_table)
+            # A proxy's or an unmanaged model's table is not created: it may be one the
+            # release still serving uses (a proxy's is its parent's).
+            model = step.new(operation.name)
+            if operation.allow_migrate_model(connection.alias, model):
+                fresh |= _tables(model)
             continue
         if not _allowed(step, model_name):
             continue
-        if model_name is not None and step.table(model_name) in fresh:
-            if isinstance(operation, (ops.RenameModel, ops.AlterModelTable)):
-                fresh.add(step.new(getattr(operation, "new_name", model_name))._meta.db_table)
+        if _on_fresh(step, model_name, fresh):
+            fresh |= _created(step, carried=True)
             continue
         judge_one = _judge_of(operation)
         for issue in judge_one(step) if judge_one else ():
@@ -630,6 +879,7 @@ def judge(
                     issue.breaking,
                 )
             )
+        fresh |= _created(step, carried=_new_column(step))
     return Judgement(findings, state, frozenset(fresh))
 
 
