@@ -404,17 +404,13 @@ def test_the_verdict_follows_the_sql_django_runs(db, made, spec, fragment, block
 # --- The command ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed (outside safety.py): do_check of the compat command lets the "
-    "OperationalError through; it should catch DatabaseError as the W011 check does",
-)
 def test_compat_check_on_an_unreachable_database_is_a_message_not_a_traceback(db, pg_server):
     from django.core.management.base import CommandError
 
     from tests.test_check_command import alias, compat_check
 
     with alias("missing", pg_server.django_settings(f"{db}_missing")):
-        _, error = compat_check(database="missing")  # raises OperationalError today
+        _, error = compat_check(database="missing")
     assert isinstance(error, CommandError)
-    assert "could not read the migrations applied to database 'missing'" in str(error)
+    assert str(error).startswith("Could not connect to database 'missing': ")
+    assert "Check its DATABASES entry and that the server is up" in str(error)

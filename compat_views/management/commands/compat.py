@@ -8,7 +8,7 @@ import json
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
 from ... import lifecycle, live, safety, status
 
@@ -84,6 +84,13 @@ class Command(BaseCommand):
                 f"No database {database!r} in DATABASES (there are {sorted(connections)}): "
                 "pass one of them to --database."
             )
+        try:
+            connections[database].ensure_connection()
+        except OperationalError as exc:  # a server that is down is no bug of ours
+            raise CommandError(
+                f"Could not connect to database {database!r}: {str(exc).strip()}. Check its "
+                "DATABASES entry and that the server is up, then run this again."
+            ) from exc
         # Our errors are CommandErrors: Django prints them as one line (or, with
         # --traceback, with their traceback).
         getattr(self, f"do_{action}")(database, **options)
