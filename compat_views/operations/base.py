@@ -5,7 +5,9 @@ A compat operation has the Django state effect of the plain operation it replace
 pending rollout; going backwards undoes it, or, when its rollout has already
 completed (or ``COMPAT_VIEWS_PLAIN_MIGRATIONS`` is on), does what the plain
 operation's backwards would. On a table the same ``migrate`` created (``fresh``)
-it is the plain operation both ways: no older release reads that table.
+it is the plain operation both ways: no older release reads that table. Its ``up``
+and ``down`` are checked all the same (``check_expressions``, shared with ``expand``),
+so a wrong one fails a CI database as it would fail production's rollout.
 """
 
 from __future__ import annotations
@@ -222,14 +224,14 @@ class CompatOperation(Operation):
     def _check_plain(self, app_label, schema_editor, from_state, to_state) -> None:
         """Check the expressions of an operation about to run plain, as a rollout would.
 
-        A plain run evaluates neither `up` nor `down`, but the same migration opens a
+        A plain run evaluates neither ``up`` nor ``down``, but the same migration opens a
         rollout on a database whose table an older release serves: checking them here
         makes a test or CI database, where the table is fresh, fail as that ``migrate``
         would, inside the migration's transaction, before the plain operation's DDL and
         writing nothing. Not on ``sqlmigrate``'s paper, which follows compat steps only
         (``paper``), not plain operations.
         """
-        has_expressions = any(getattr(self, name, None) for name in fill_in.EXPRESSIONS)
+        has_expressions = any(getattr(self, name, None) is not None for name in fill_in.EXPRESSIONS)
         if schema_editor.collect_sql or not has_expressions:
             return
         connection = schema_editor.connection
