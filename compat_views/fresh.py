@@ -3,7 +3,8 @@
 No older release reads a table that the same ``migrate`` run created (every table
 of a fresh database, Django's test database or a CI database; a new model of this
 release), so there is no legacy shape to keep: its compat operations run as their
-plain twins and open no rollout, with no setting and no colour needed. A
+plain twins and open no rollout, with no setting and no colour needed (their ``up`` and
+``down`` are still checked against the table, as a rollout would: ``operations.base``). A
 ``pre_migrate`` receiver notes which tables exist before the plan runs, keyed to
 that plan's Migration objects (the ones Django's ``migrate`` then applies), and
 ``post_migrate`` forgets it. After a crashed ``migrate`` the note stays behind

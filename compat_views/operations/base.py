@@ -5,7 +5,9 @@ A compat operation has the Django state effect of the plain operation it replace
 pending rollout; going backwards undoes it, or, when its rollout has already
 completed (or ``COMPAT_VIEWS_PLAIN_MIGRATIONS`` is on), does what the plain
 operation's backwards would. On a table the same ``migrate`` created (``fresh``)
-it is the plain operation both ways: no older release reads that table.
+it is the plain operation both ways: no older release reads that table. Its ``up``
+and ``down`` are checked all the same (``check_expressions``, shared with ``expand``),
+so a wrong one fails a CI database as it would fail production's rollout.
 """
 
 from __future__ import annotations
@@ -157,6 +159,10 @@ class CompatOperation(Operation):
                 f"{name!r} (fields: {sorted(fields)}). Fix the field name."
             )
 
+    def field_in(self, app_label, state):
+        """The operation's field (``name``) as the model in ``state`` has it."""
+        return state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
+
     @property
     def category(self):
         """How makemigrations marks it in its list (+, -, ~; Django 5.1+): as the plain one."""
@@ -207,12 +213,37 @@ class CompatOperation(Operation):
         if self._skip(app_label, schema_editor, from_state):
             return
         if conf.plain_migrations() or self._on_fresh_table(app_label, schema_editor, from_state):
+            self._check_plain(app_label, schema_editor, from_state, to_state)
             self.plain().database_forwards(app_label, schema_editor, from_state, to_state)
             return
         if not schema_editor.collect_sql:
             lifecycle.require_state_tables(schema_editor.connection)
             lifecycle.lock_ahead(schema_editor, tables_ahead(self, app_label, from_state))
         self.expand(app_label, schema_editor, from_state, to_state)
+
+    def _check_plain(self, app_label, schema_editor, from_state, to_state) -> None:
+        """Check the expressions of an operation about to run plain, as a rollout would.
+
+        A plain run evaluates neither ``up`` nor ``down``, but the same migration opens a
+        rollout on a database whose table an older release serves: checking them here
+        makes a test or CI database, where the table is fresh, fail as that ``migrate``
+        would, inside the migration's transaction, before the plain operation's DDL and
+        writing nothing. Not on ``sqlmigrate``'s paper, which follows compat steps only
+        (``paper``), not plain operations.
+        """
+        has_expressions = any(getattr(self, name, None) is not None for name in fill_in.EXPRESSIONS)
+        if schema_editor.collect_sql or not has_expressions:
+            return
+        connection = schema_editor.connection
+        table = from_state.apps.get_model(app_label, self.model_name)._meta.db_table
+        target = lifecycle.target(connection, table, viewed=False)
+        self.check_expressions(app_label, connection, target, from_state, to_state)
+
+    def check_expressions(
+        self, app_label, connection, target: lifecycle.Target, from_state, to_state
+    ) -> None:
+        """Check ``up`` / ``down`` against ``target``, the table before this operation
+        (``lifecycle.check_expression``), the same way for a rollout and a plain run."""
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if self._skip(app_label, schema_editor, to_state):

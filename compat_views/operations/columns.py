@@ -342,7 +342,7 @@ class AddCompatColumn(CompatOperation):
 
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
-        field = to_state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
+        field = self.field_in(app_label, to_state)
         what = self.what
         spec = {
             "kind": ADD_COLUMN,
@@ -370,13 +370,19 @@ class AddCompatColumn(CompatOperation):
             )
         if self.up:
             lifecycle.require_key(target, what)
-            lifecycle.check_expression(
-                connection, target, self.up, target.scope(), spec["type"], what
-            )
+        self.check_expressions(app_label, connection, target, from_state, to_state)
         spec["objects"] = django_objects(
             self, app_label, schema_editor, from_state, to_state, target, field.column
         )
         self.run(app_label, schema_editor, target, spec, backfill=bool(self.up))
+
+    def check_expressions(self, app_label, connection, target, from_state, to_state) -> None:
+        """``up`` over the table without the new column, cast to the new column's type."""
+        type_sql = self.field_in(app_label, to_state).db_type(connection)
+        if self.up and type_sql is not None:  # no column, no `up` (column_spec says so)
+            lifecycle.check_expression(
+                connection, target, self.up, target.scope(), type_sql, self.what
+            )
 
 
 class AlterCompatColumn(CompatOperation):
@@ -419,7 +425,7 @@ class AlterCompatColumn(CompatOperation):
     def expand(self, app_label, schema_editor, from_state, to_state) -> None:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         old_column = old_model._meta.get_field(self.name).column
-        field = to_state.apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
+        field = self.field_in(app_label, to_state)
         what = self.what
         spec = {
             "kind": ALTER_COLUMN,
@@ -448,15 +454,23 @@ class AlterCompatColumn(CompatOperation):
             [grant.grantee, grant.privilege]
             for grant in (catalog.column_grants(connection, *stored) if stored else [])
         ]
-        lifecycle.check_expression(connection, target, self.up, target.scope(), spec["type"], what)
-        after = [pair for pair in target.scope() if pair[0] != old_column]
-        after.append((field.column, f"NULL::{spec['type']}"))
-        old_type = target.columns[old_column].type
-        lifecycle.check_expression(connection, target, self.down, after, old_type, what)
+        self.check_expressions(app_label, connection, target, from_state, to_state)
         spec["objects"] = django_objects(
             self, app_label, schema_editor, from_state, to_state, target, field.column, old_column
         )
         self.run(app_label, schema_editor, target, spec, backfill=True)
+
+    def check_expressions(self, app_label, connection, target, from_state, to_state) -> None:
+        """``up`` over the table before, cast to the new type; ``down`` over the table
+        after, where the new column replaced the old one, cast to the old type."""
+        old_column = self.field_in(app_label, from_state).column
+        field = self.field_in(app_label, to_state)
+        type_sql = field.db_type(connection)
+        lifecycle.check_expression(connection, target, self.up, target.scope(), type_sql, self.what)
+        after = [pair for pair in target.scope() if pair[0] != old_column]
+        after.append((field.column, f"NULL::{type_sql}"))
+        old_type = target.columns[old_column].type
+        lifecycle.check_expression(connection, target, self.down, after, old_type, self.what)
 
 
 class RemoveCompatColumn(CompatOperation):
@@ -505,8 +519,7 @@ class RemoveCompatColumn(CompatOperation):
         refuse_undroppable(what, connection, target, field.column)
         if self.down:
             refuse_writing_generated(what, target, field.column)
-            scope = [pair for pair in target.scope() if pair[0] != field.column]
-            lifecycle.check_expression(connection, target, self.down, scope, column.type, what)
+            self.check_expressions(app_label, connection, target, from_state, to_state)
         elif (
             column.not_null and column.default is None and not (column.identity or column.generated)
         ):
@@ -520,3 +533,12 @@ class RemoveCompatColumn(CompatOperation):
                 )
             spec["fill_default"] = default
         self.run(app_label, schema_editor, target, spec)
+
+    def check_expressions(self, app_label, connection, target, from_state, to_state) -> None:
+        """``down`` over the table without the column, cast to the column's type."""
+        if not self.down:
+            return
+        column = self.field_in(app_label, from_state).column
+        scope = [pair for pair in target.scope() if pair[0] != column]
+        type_sql = target.columns[column].type
+        lifecycle.check_expression(connection, target, self.down, scope, type_sql, self.what)
