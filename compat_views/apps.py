@@ -11,13 +11,14 @@ class CompatViewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, fresh, live  # noqa: F401  (importing checks registers them)
+        from . import checks, fresh, live, strays  # noqa: F401  (importing checks registers them)
         from .connection import join_colour
         from .operations.base import refuse_non_atomic, refuse_placeholders
         from .resume import resume_deferred
 
         connection_created.connect(join_colour, dispatch_uid="compat_views.join_colour")
         # sender=self: each runs once per migrate, however many apps it migrates.
+        pre_migrate.connect(strays.refuse_migrate, sender=self, dispatch_uid="compat_views.strays")
         pre_migrate.connect(live.refuse_live_plan, sender=self, dispatch_uid="compat_views.live")
         pre_migrate.connect(refuse_non_atomic, sender=self, dispatch_uid="compat_views.atomic")
         pre_migrate.connect(

@@ -1,5 +1,5 @@
 """Read-only questions to the Postgres catalog: tables, columns, keys, partitions, grants,
-sessions."""
+sessions, what a schema holds."""
 
 from __future__ import annotations
 
@@ -58,6 +58,16 @@ def first_base_schema(connection) -> str:
         [_LEGACY_SCHEMAS],
     )
     return rows[0][0] if rows else "public"
+
+
+def creation_schema(connection) -> tuple[str | None, str]:
+    """Where this session creates what it names without a schema (``current_schema()``:
+    the first schema of its search_path that exists and that it may use; None when there
+    is none), and its search_path setting."""
+    return _rows(
+        connection,
+        "SELECT pg_catalog.current_schema(), pg_catalog.current_setting('search_path')",
+    )[0]
 
 
 def base_schema(connection, table: str) -> str:
@@ -518,6 +528,91 @@ def leftovers(connection) -> dict[str, list[str]]:
             )
         ],
     }
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    """An object that ``DROP SCHEMA … CASCADE`` would drop, as ``pg_identify_object``
+    names it: ``kind`` (``table``, ``function``, ``extension``, …) and ``identity``
+    (schema-qualified and quoted, usable in SQL). ``name`` and ``relkind`` say which
+    relation it is (None for any other object)."""
+
+    kind: str
+    identity: str
+    name: str | None = None
+    relkind: str | None = None
+
+
+def schema_objects(connection, schema: str) -> list[SchemaObject]:
+    """The objects of ``schema``, each one that has to be moved out on its own.
+
+    Every object in a schema has a normal dependency on it, which is how DROP SCHEMA
+    finds them. Indexes, constraints, triggers and row types belong to their relation
+    and have none. Two kinds move with another object, so they are left out: an
+    extension's members (``ALTER EXTENSION … SET SCHEMA``) and a sequence owned by a
+    column of a table in the schema (``ALTER TABLE … SET SCHEMA`` takes it along). A
+    partition does not move with its parent and is listed.
+    """
+    rows = _rows(
+        connection,
+        """
+        SELECT o.type, o.identity, c.relname, c.relkind
+        FROM pg_catalog.pg_depend d
+        CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, 0) o
+        LEFT JOIN pg_catalog.pg_class c
+          ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = d.objid
+        WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+          AND d.refobjid = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = %s)
+          AND d.deptype = 'n'
+          AND NOT EXISTS (
+            SELECT FROM pg_catalog.pg_depend e
+            LEFT JOIN pg_catalog.pg_class owner
+              ON e.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+             AND owner.oid = e.refobjid
+            WHERE e.classid = d.classid AND e.objid = d.objid
+              AND (e.deptype = 'e'
+                   OR (c.relkind = 'S' AND e.deptype IN ('a', 'i')
+                       AND owner.relnamespace = d.refobjid)))
+        ORDER BY 1, 2
+        """,
+        [schema],
+    )
+    return [SchemaObject(*row) for row in rows]
+
+
+def view_dependents(connection, schema: str, views: list[str]) -> list[tuple[str, str]]:
+    """(dependent, view) pairs of the objects that depend on views of ``schema``, each
+    named ``kind identity``: a view or materialized view that reads one (its rule, named
+    by its relation), a function whose body (``BEGIN ATOMIC``) or signature uses one, a
+    column of its row type. DROP VIEW refuses while they exist; a view's own rule and
+    row type, and the triggers and rules put on it (which go with it), are not listed.
+    """
+    rows = _rows(
+        connection,
+        """
+        SELECT DISTINCT
+               CASE WHEN r.oid IS NULL THEN dep.type || ' ' || dep.identity
+                    ELSE rel.type || ' ' || rel.identity END,
+               view.identity
+        FROM pg_catalog.pg_class v
+        CROSS JOIN LATERAL pg_catalog.pg_identify_object(
+            'pg_catalog.pg_class'::pg_catalog.regclass, v.oid, 0) view
+        JOIN pg_catalog.pg_depend d
+          ON (d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = v.oid)
+          OR (d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.refobjid = v.reltype)
+        LEFT JOIN pg_catalog.pg_rewrite r
+          ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND r.oid = d.objid
+        CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) dep
+        LEFT JOIN LATERAL pg_catalog.pg_identify_object(
+            'pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0) rel ON true
+        WHERE v.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = %s)
+          AND v.relname = ANY(%s) AND v.relkind = 'v' AND d.deptype = 'n'
+          AND r.ev_class IS DISTINCT FROM v.oid
+        ORDER BY 1, 2
+        """,
+        [schema, list(views)],
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 def object_state(connection, schema: str, table: str, name: str) -> str | None:

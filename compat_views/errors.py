@@ -30,6 +30,11 @@ class SessionsConnected(CompatError):
     """Sessions of a colour that still needs the shape about to be removed are connected."""
 
 
+class ForeignObjects(CompatError):
+    """A legacy schema about to be dropped holds objects compat_views did not create, or
+    other objects depend on its views; nothing was changed."""
+
+
 class LockTimeoutExhausted(CompatError):
     """A DDL statement kept timing out on its lock; the application never waited on it."""
 

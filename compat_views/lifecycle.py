@@ -18,7 +18,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from . import backfill, catalog, conf, constraints, ddl, live, naming, sql, triggers, views
+from . import backfill, catalog, conf, constraints, ddl, live, naming, sql, strays, triggers, views
 from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
 from .mapping import (
     ADD_COLUMN,
@@ -639,14 +639,19 @@ def _drop_table_objects(
 
 
 def _close(schema_editor, rollout: Rollout, status: str) -> None:
-    """End the rollout; the colour whose shape stays is live now."""
-    sql.execute(
-        schema_editor,
-        f"DROP SCHEMA IF EXISTS {sql.ident(naming.legacy_schema(rollout.legacy_colour))} CASCADE",
-    )
-    for schema in catalog.unused_ignore_functions(schema_editor.connection):
+    """End the rollout; the colour whose shape stays is live now.
+
+    The legacy schema holds nothing of ours by now (its views went with their tables'
+    objects), so it is dropped without CASCADE: what somebody else put there is named
+    (``strays``), and anything that check missed makes PostgreSQL refuse the drop.
+    """
+    connection = schema_editor.connection
+    for schema in catalog.unused_ignore_functions(connection):
         ignore = sql.ident(schema, catalog.PGTRIGGER_IGNORE)
         sql.execute(schema_editor, f"DROP FUNCTION IF EXISTS {ignore}(name)")
+    strays.refuse(connection, rollout)
+    legacy_schema = sql.ident(naming.legacy_schema(rollout.legacy_colour))
+    sql.execute(schema_editor, f"DROP SCHEMA IF EXISTS {legacy_schema}")
     rollout.status, rollout.finished_at = status, timezone.now()
     rollout.save(update_fields=["status", "finished_at"])
     if status == Rollout.COMPLETED:
@@ -906,6 +911,7 @@ def run_deferred(alias: str, stream=None) -> int:
 
 def complete(alias: str, force: bool = False) -> Rollout:
     rollout = _require_pending(alias)
+    strays.refuse(connections[alias], rollout)  # before anything runs; --force or not
     if not force:
         check_sessions(alias, rollout.legacy_colour, "complete")
     run_deferred(alias)
@@ -1091,6 +1097,7 @@ def _refuse_unknown(loader, recorded: dict, ours: set[tuple[str, str]]) -> None:
 def rollback(alias: str, force: bool = False) -> Rollout:
     rollout = _require_pending(alias)
     check_later_migrations(alias, rollout)
+    strays.refuse(connections[alias], rollout)
     if not force:
         check_sessions(alias, rollout.new_colour, "rollback")
         check_plain_operations(alias, rollout)
