@@ -47,15 +47,16 @@ def refuse_migrate(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     rollout = _pending(connection)
     where = f"schema {schema}, first in this session's search_path ({search_path})"
     if rollout is not None and schema == naming.legacy_schema(rollout.legacy_colour):
-        base = catalog.first_base_schema(connection)
+        legacy, new = rollout.legacy_colour, rollout.new_colour
         raise RolloutConflict(
-            f"This migrate would create its tables in {where}: the legacy schema of the "
-            f"pending rollout from {rollout.legacy_colour} to {rollout.new_colour}, which "
-            f"only {rollout.legacy_colour}'s sessions see and which ending the rollout "
-            "removes. Finish the rollout first (`manage.py compat complete`, or `manage.py "
-            f"compat rollback`), then migrate; or run this migrate as {rollout.new_colour} "
-            f"(COMPAT_VIEWS_COLOUR={rollout.new_colour}, with {schema} out of its "
-            f"search_path), whose sessions create them in {base}. Nothing was changed."
+            f"A rollout from {legacy} to {new} is pending and this process is {legacy}. Its "
+            f"search_path puts {schema} first ({search_path}), so this migrate "
+            f"would create its tables there, where only {legacy}'s sessions see them and "
+            "which ending the rollout removes. Finish the rollout first (`manage.py compat "
+            "complete` or `manage.py compat rollback`), then migrate; or run this migrate as "
+            f"{new} (COMPAT_VIEWS_COLOUR={new}, with {schema} out of the search_path), whose "
+            f"sessions create them in {catalog.first_base_schema(connection)}. Nothing was "
+            "changed."
         )
     raise RolloutConflict(
         f"This migrate would create its tables in {where}. compat_views owns the schemas "
