@@ -45,7 +45,6 @@ def refuse_migrate(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     if schema is None or not schema.startswith(naming.SCHEMA_PREFIX):
         return
     rollout = _pending(connection)
-    where = f"schema {schema}, first in this session's search_path ({search_path})"
     if rollout is not None and schema == naming.legacy_schema(rollout.legacy_colour):
         legacy, new = rollout.legacy_colour, rollout.new_colour
         raise RolloutConflict(
@@ -59,7 +58,8 @@ def refuse_migrate(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
             "changed."
         )
     raise RolloutConflict(
-        f"This migrate would create its tables in {where}. compat_views owns the schemas "
+        f"This migrate would create its tables in schema {schema}, first in this session's "
+        f"search_path ({search_path}). compat_views owns the schemas "
         f"named {naming.SCHEMA_PREFIX}*, and no pending rollout uses this one (`manage.py "
         "compat status` lists it as a leftover): only sessions that put it first would see "
         "them. Take it out of the search_path, or drop it once nothing in it is needed, "
@@ -68,9 +68,12 @@ def refuse_migrate(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
 
 
 def _pending(connection) -> Rollout | None:
-    if Rollout._meta.db_table not in connection.introspection.table_names():
+    """The pending rollout, if this database has the state tables (a fresh one may not)."""
+    from .lifecycle import STATE_TABLE, pending  # lifecycle calls in here: import late
+
+    if STATE_TABLE not in connection.introspection.table_names():
         return None
-    return Rollout.objects.using(connection.alias).filter(status=Rollout.PENDING).first()
+    return pending(connection.alias)
 
 
 @dataclass(frozen=True)
