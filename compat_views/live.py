@@ -88,29 +88,54 @@ def describe(entry: LiveColour) -> str:
     }[entry.reason]
 
 
-def _refusal(alias: str, colour: str) -> RolloutConflict | None:
-    """The error for a rollout started by ``colour``, if that colour is live.
+def _refusal(alias: str, colour: str) -> Exception | None:
+    """The error for a rollout started by ``colour``: that colour is live, or the
+    rollout's legacy colour is not the one that is.
 
     A colour that became live by a ``migrate`` of this very release may go on migrating
-    it: its release is the newest, not the one it would break.
+    it: its release is the newest, not the one it would break; the colour live before
+    it serves the previous release, so that one is the legacy colour.
     """
     entry = latest(alias)
-    if entry is None or entry.colour != colour:
+    if entry is None:
         return None
-    if entry.reason == LiveColour.MIGRATED and entry.release == release_digest():
-        return None
-    run_as = " or ".join(f"{other} (COMPAT_VIEWS_COLOUR={other})" for other in next_colours(colour))
-    return RolloutConflict(
-        f"{colour} is live ({describe(entry)}): the release that is not live yet must "
-        f"migrate; run it as {run_as}. If {colour} no longer serves the newest release (one "
-        "without migrations went live as another colour since, or the deploy that made it "
-        "live was abandoned), record the colour that does: `manage.py compat live <colour>`. "
-        f"{DEVELOPMENT_HINT} Nothing was changed."
-    )
+    serving = entry
+    if entry.colour == colour:
+        if entry.reason != LiveColour.MIGRATED or entry.release != release_digest():
+            run_as = " or ".join(
+                f"{other} (COMPAT_VIEWS_COLOUR={other})" for other in next_colours(colour)
+            )
+            return RolloutConflict(
+                f"{colour} is live ({describe(entry)}): the release that is not live yet must "
+                f"migrate; run it as {run_as}. If {colour} no longer serves the newest release "
+                "(one without migrations went live as another colour since, or the deploy that "
+                "made it live was abandoned), record the colour that does: `manage.py compat "
+                f"live <colour>`. {DEVELOPMENT_HINT} Nothing was changed."
+            )
+        serving = LiveColour.objects.using(alias).filter(pk__lt=entry.pk).order_by("-pk").first()
+        if serving is None or serving.colour == colour:
+            return None
+    try:
+        legacy = conf.legacy_colour_for(colour)
+    except ConfigurationError as exc:
+        return ConfigurationError(
+            f"{exc} {serving.colour} is live ({describe(serving)}): "
+            f"COMPAT_VIEWS_LEGACY_COLOUR={serving.colour}. Nothing was changed."
+        )
+    if legacy != serving.colour:
+        return RolloutConflict(
+            f"{serving.colour} is live ({describe(serving)}), but the legacy colour is {legacy} "
+            "(COMPAT_VIEWS_LEGACY_COLOUR): the legacy colour is the one serving the previous "
+            f"release, whose sessions keep the old shape through compat_{serving.colour}'s "
+            f"views. Set COMPAT_VIEWS_LEGACY_COLOUR={serving.colour}, or if {legacy} serves it, "
+            f"record that: `manage.py compat live {legacy}`. Nothing was changed."
+        )
+    return None
 
 
 def refuse(connection, colour: str) -> None:
-    """Refuse to start a rollout from the live colour (``lifecycle.begin``)."""
+    """Refuse to start a rollout from the live colour, or with a legacy colour that is
+    not live (``lifecycle.begin``)."""
     error = _refusal(connection.alias, colour)
     if error is not None:
         raise error

@@ -126,3 +126,29 @@ def test_a_developer_migrating_twice_as_one_colour_is_told_about_plain_migration
     with override_settings(COMPAT_VIEWS_PLAIN_MIGRATIONS=True):
         migrate("shop", "0002")
     assert Rollout.objects.count() == 0 and columns("shop_order")[-1] == "note"
+
+
+@pytest.fixture
+def three_colours(settings, monkeypatch):
+    """Colours blue, green and red; ``default`` runs as red. Green is live."""
+    settings.COMPAT_VIEWS_COLOURS = ("blue", "green", "red")
+    call_command("compat", "live", "green", verbosity=0)
+    migrate("library", "0001")
+    monkeypatch.setitem(connections["default"].settings_dict, "COMPAT_VIEWS_COLOUR", "red")
+    connections["default"].close()
+
+
+def test_a_legacy_colour_that_is_not_live_is_refused(db, three_colours, settings):
+    settings.COMPAT_VIEWS_LEGACY_COLOUR = "blue"  # green serves: blue is idle
+    before = snapshot()
+    with pytest.raises(RolloutConflict, match="green is live .*the legacy colour is blue"):
+        migrate("library", "0002")
+    assert snapshot() == before
+
+
+def test_an_ambiguous_legacy_colour_is_refused_naming_the_live_one(db, three_colours, relabel):
+    migrate("relabel", "0001")
+    before = snapshot()
+    with pytest.raises(ConfigurationError, match="COMPAT_VIEWS_LEGACY_COLOUR=green"):
+        migrate("relabel", "0003")  # 0002 plain first
+    assert snapshot() == before
