@@ -181,6 +181,14 @@ def _expands(connection, plan) -> bool:
 
     from .operations.base import CompatOperation, database_operations
 
+    if not any(
+        isinstance(item, CompatOperation)
+        for migration, _ in plan
+        for item in database_operations(migration.operations)
+    ):
+        return False
+    if not set(connection.introspection.table_names()) - {"django_migrations"}:
+        return False  # an empty database (a test database being created): skip the replay
     loader = MigrationLoader(connection, ignore_no_migrations=True)
     graph, applied = loader.graph, set(loader.applied_migrations)
     heads = [
