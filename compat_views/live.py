@@ -301,7 +301,10 @@ def record_migrated(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
 
 
 def declare(alias: str, colour: str) -> LiveColour | None:
-    """``compat live <colour>``: record by hand the colour that serves the newest release."""
+    """``compat live <colour>``: record by hand the colour that serves the newest release.
+
+    Naming the colour already recorded changes nothing: its record may be a ``migrate``'s,
+    whose release goes on migrating in steps."""
     if colour not in conf.colours():
         raise ConfigurationError(
             f"{colour!r} is not one of COMPAT_VIEWS_COLOURS {conf.colours()}: name one of them."
@@ -319,6 +322,9 @@ def declare(alias: str, colour: str) -> LiveColour | None:
             f"`manage.py compat complete` makes {rollout.new_colour} live, `manage.py compat "
             f"rollback` {rollout.legacy_colour}. Nothing was recorded."
         )
+    entry = latest(alias)
+    if entry is not None and entry.colour == colour:
+        return entry  # already live: a new row would only forget why (a migrate's release)
     return record(alias, colour, LiveColour.DECLARED)
 
 

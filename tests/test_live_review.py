@@ -21,6 +21,11 @@ from tests.harness import columns, compat, leftovers, migrate
 from tests.test_bad_input import snapshot
 
 
+def green_live() -> None:
+    """Green serves the newest release and may not start a rollout."""
+    LiveColour.objects.create(colour="green", reason=LiveColour.DECLARED)
+
+
 def tables() -> list[str]:
     return connections["default"].introspection.table_names()
 
@@ -34,7 +39,7 @@ def relabel(settings):
 def test_a_plain_rename_ahead_of_the_live_colours_compat_migration_does_not_run(db, relabel):
     with override_settings(COMPAT_VIEWS_PLAIN_MIGRATIONS=True):
         migrate("relabel", "0003")  # releases 1 and 2
-    call_command("compat", "live", "green", verbosity=0)
+    green_live()
     before = snapshot()
     # 0004 renames relabel_crate to relabel_box, 0005 changes relabel_box with a compat
     # operation: the plan expands a table that exists now, under another name.
@@ -46,7 +51,7 @@ def test_a_plain_rename_ahead_of_the_live_colours_compat_migration_does_not_run(
 
 def test_a_table_renamed_by_alter_model_table_in_the_plan_still_expands(db):
     migrate("shop", "0001")
-    call_command("compat", "live", "green", verbosity=0)
+    green_live()
     move = Migration("0003_move", "shop")
     move.operations = [AlterModelTable("order", "shop_purchase")]
     add = Migration("0004_note", "shop")
@@ -59,7 +64,7 @@ def test_a_table_dropped_and_created_again_in_the_plan_is_fresh(db):
     """The other way round: no table of that name outlives the plan's DeleteModel, so
     the compat operation runs plain (``fresh``) and nothing is refused."""
     migrate("shop", "0001")
-    call_command("compat", "live", "green", verbosity=0)
+    green_live()
     drop = Migration("0003_drop", "shop")
     drop.operations = [DeleteModel("order")]
     again = Migration("0004_again", "shop")
@@ -152,3 +157,11 @@ def test_an_ambiguous_legacy_colour_is_refused_naming_the_live_one(db, three_col
     with pytest.raises(ConfigurationError, match="COMPAT_VIEWS_LEGACY_COLOUR=green"):
         migrate("relabel", "0003")  # 0002 plain first
     assert snapshot() == before
+
+
+def test_compat_live_naming_the_live_colour_lets_its_release_go_on_migrating(db, capsys):
+    migrate("library", "0001")  # green's release, live by its migrate (conftest)
+    call_command("compat", "live", "green")  # an operator confirms it
+    assert "green is live (its release applied migrations at " in capsys.readouterr().out
+    migrate("library", "0002")  # the same release's next step
+    assert Rollout.objects.get().new_colour == "green"
