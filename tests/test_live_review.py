@@ -17,7 +17,7 @@ from compat_views import live
 from compat_views.errors import ConfigurationError, RolloutConflict
 from compat_views.models import LiveColour, Rollout
 from compat_views.operations import AddCompatColumn
-from tests.harness import columns, compat, leftovers, migrate
+from tests.harness import columns, compat, leftovers, migrate, rows
 from tests.test_bad_input import snapshot
 
 
@@ -165,3 +165,12 @@ def test_compat_live_naming_the_live_colour_lets_its_release_go_on_migrating(db,
     assert "green is live (its release applied migrations at " in capsys.readouterr().out
     migrate("library", "0002")  # the same release's next step
     assert Rollout.objects.get().new_colour == "green"
+
+
+def test_a_table_an_initial_migration_fakes_is_not_fresh(db):
+    """Regression guard (this holds): --fake-initial records 0001 for a table that was
+    there before the run, so 0002's compat operations open a rollout."""
+    migrate("shop", "0001", database="legacy")
+    rows("DELETE FROM django_migrations WHERE app = 'shop'")
+    call_command("migrate", "shop", "0002", fake_initial=True, verbosity=0)
+    assert Rollout.objects.get(status=Rollout.PENDING).tables.get().table == "shop_order"
