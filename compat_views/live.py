@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.utils import truncate_name
 
-from . import catalog, conf
+from . import catalog, conf, naming
 from .errors import ConfigurationError, InvalidOperation, RolloutConflict
 from .models import LiveColour, Rollout
 
 LIVE_TABLE = LiveColour._meta.db_table
+DEVELOPMENT_HINT = (
+    "On a database no older release serves (a developer's, a test database kept with "
+    "--keepdb or --reuse-db), set COMPAT_VIEWS_PLAIN_MIGRATIONS = True instead."
+)
 
 
 def _pending(alias: str) -> Rollout | None:
@@ -82,31 +88,82 @@ def describe(entry: LiveColour) -> str:
     }[entry.reason]
 
 
-def _refusal(alias: str, colour: str) -> RolloutConflict | None:
-    """The error for a rollout started by ``colour``, if that colour is live.
+def _refusal(alias: str, colour: str) -> Exception | None:
+    """The error for a rollout started by ``colour``: that colour is live, or the
+    rollout's legacy colour is not the one that is.
 
     A colour that became live by a ``migrate`` of this very release may go on migrating
-    it: its release is the newest, not the one it would break.
+    it: its release is the newest, not the one it would break; the colour live before
+    it serves the previous release, so that one is the legacy colour.
     """
     entry = latest(alias)
-    if entry is None or entry.colour != colour:
+    if entry is None:
         return None
-    if entry.reason == LiveColour.MIGRATED and entry.release == release_digest():
-        return None
-    run_as = " or ".join(f"{other} (COMPAT_VIEWS_COLOUR={other})" for other in next_colours(colour))
-    return RolloutConflict(
-        f"{colour} is live ({describe(entry)}): the release that is not live yet must "
-        f"migrate; run it as {run_as}. If {colour} no longer serves the newest release (one "
-        "without migrations went live as another colour since), record the colour that does: "
-        "`manage.py compat live <colour>`. Nothing was changed."
-    )
+    serving = entry
+    if entry.colour == colour:
+        if entry.reason != LiveColour.MIGRATED or entry.release != release_digest():
+            run_as = " or ".join(
+                f"{other} (COMPAT_VIEWS_COLOUR={other})" for other in next_colours(colour)
+            )
+            return RolloutConflict(
+                f"{colour} is live ({describe(entry)}): the release that is not live yet must "
+                f"migrate; run it as {run_as}. If {colour} no longer serves the newest release "
+                "(one without migrations went live as another colour since, or the deploy that "
+                "made it live was abandoned), record the colour that does: `manage.py compat "
+                f"live <colour>`. {DEVELOPMENT_HINT} Nothing was changed."
+            )
+        serving = LiveColour.objects.using(alias).filter(pk__lt=entry.pk).order_by("-pk").first()
+        if serving is None or serving.colour == colour:
+            return None
+    try:
+        legacy = conf.legacy_colour_for(colour)
+    except ConfigurationError as exc:
+        return ConfigurationError(
+            f"{exc} {serving.colour} is live ({describe(serving)}): "
+            f"COMPAT_VIEWS_LEGACY_COLOUR={serving.colour}. Nothing was changed."
+        )
+    if legacy != serving.colour:
+        return RolloutConflict(
+            f"{serving.colour} is live ({describe(serving)}), but the legacy colour is {legacy} "
+            "(COMPAT_VIEWS_LEGACY_COLOUR): the legacy colour is the one serving the previous "
+            f"release, whose sessions keep the old shape through compat_{serving.colour}'s "
+            f"views. Set COMPAT_VIEWS_LEGACY_COLOUR={serving.colour}, or if {legacy} serves it, "
+            f"record that: `manage.py compat live {legacy}`. Nothing was changed."
+        )
+    return None
 
 
 def refuse(connection, colour: str) -> None:
-    """Refuse to start a rollout from the live colour (``lifecycle.begin``)."""
+    """Refuse to start a rollout from the live colour, or with a legacy colour that is
+    not live (``lifecycle.begin``)."""
     error = _refusal(connection.alias, colour)
     if error is not None:
         raise error
+
+
+def _state_operations(operation) -> Iterator:
+    """``operation`` and, inside SeparateDatabaseAndState, the operations that change the
+    state (a RenameModel there renames the model as one standing in the migration)."""
+    from django.db.migrations import SeparateDatabaseAndState
+
+    yield operation
+    if isinstance(operation, SeparateDatabaseAndState):
+        for inner in operation.state_operations:
+            yield from _state_operations(inner)
+
+
+def _tables(state, connection) -> dict[tuple[str, str], str]:
+    """Each model's table in ``state``, by model key (as Django's Options names it)."""
+    found = {}
+    for key, model_state in state.models.items():
+        options = model_state.options
+        if options.get("proxy") or not options.get("managed", True):
+            continue
+        table = options.get("db_table") or truncate_name(
+            f"{key[0]}_{key[1]}", connection.ops.max_name_length()
+        )
+        found[key] = table
+    return found
 
 
 def _expands(connection, plan) -> bool:
@@ -114,12 +171,24 @@ def _expands(connection, plan) -> bool:
 
     The others act on tables the plan itself creates and run as their plain twins
     (``fresh``). Each operation's table is read from the project state replayed up to
-    it, the way Django's executor builds it.
+    it, the way Django's executor builds it, and followed back through the plan's
+    earlier renames (RenameModel, AlterModelTable, plain or compat) to the name it has
+    now: ``fresh`` knows tables by OID, which a rename keeps. A name the plan drops
+    (DeleteModel) names a new table when the plan creates it again.
     """
+    from django.db.migrations import RenameModel
     from django.db.migrations.loader import MigrationLoader
 
     from .operations.base import CompatOperation, database_operations
 
+    if not any(
+        isinstance(item, CompatOperation)
+        for migration, _ in plan
+        for item in database_operations(migration.operations)
+    ):
+        return False
+    if not set(connection.introspection.table_names()) - {"django_migrations"}:
+        return False  # an empty database (a test database being created): skip the replay
     loader = MigrationLoader(connection, ignore_no_migrations=True)
     graph, applied = loader.graph, set(loader.applied_migrations)
     heads = [
@@ -127,35 +196,85 @@ def _expands(connection, plan) -> bool:
         for key in applied
         if key in graph.nodes and not any(c.key in applied for c in graph.node_map[key].children)
     ]
-    state, tables = loader.project_state(heads, at_end=True), []
+    state = loader.project_state(heads, at_end=True)
+    # A table name the plan uses -> that table's name when the plan starts (None: a
+    # table the plan creates). Names the plan does not touch are absent: themselves.
+    origin: dict[str, str | None] = {}
+    tables: list[str] = []
     for migration, _ in plan:
+        app_label = migration.app_label
         for operation in migration.operations:
             for item in database_operations([operation]):
                 if isinstance(item, CompatOperation):
-                    item.check_state(migration.app_label, state)
-                    model = state.apps.get_model(migration.app_label, item.model_name)
-                    if item.allow_migrate_model(connection.alias, model):
-                        tables.append(model._meta.db_table)
-            operation.state_forwards(migration.app_label, state)
+                    item.check_state(app_label, state)
+                    model = state.apps.get_model(app_label, item.model_name)
+                    table = origin.get(model._meta.db_table, model._meta.db_table)
+                    if table is not None and item.allow_migrate_model(connection.alias, model):
+                        tables.append(table)
+            renames = {
+                (app_label, op.old_name_lower): (app_label, op.new_name_lower)
+                for op in _state_operations(operation)
+                if isinstance(op, RenameModel)
+            }
+            before = _tables(state, connection)
+            operation.state_forwards(app_label, state)
+            after = _tables(state, connection)
+            moved = {}  # table -> (its name after the operation or None, name at start)
+            for key, table in before.items():
+                now = after.get(renames.get(key, key))
+                if now != table:
+                    moved[table] = (now, origin.get(table, table))
+            origin.update(dict.fromkeys(moved))  # vacated: a table the plan creates may take it
+            origin.update({now: first for now, first in moved.values() if now is not None})
     return bool(catalog.base_tables(connection, tables))
 
 
 def refuse_live_plan(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
-    """``pre_migrate`` receiver: refuse the live colour's plan before any of it runs.
+    """``pre_migrate`` receiver: refuse a plan ``lifecycle.begin`` would refuse midway,
+    before any of it runs.
 
-    ``lifecycle.begin`` refuses too, but by then the plan's earlier migrations have
-    committed; checked here, nothing of the plan has run.
+    ``begin`` refuses a rollout from the live colour, from a process without a colour,
+    and from another colour than the pending rollout's new one; by then the plan's
+    earlier migrations have committed. Checked here, nothing of the plan has run. The
+    pending rollout's legacy colour may not migrate at all: its sessions put
+    ``compat_<legacy>`` first in the search_path, so a table it creates (forwards, or
+    backwards past a DeleteModel) would land in the legacy schema, which ``complete``
+    and ``rollback`` drop with all it holds, and its DDL would name views.
     """
     connection = connections[using]
-    if connection.vendor != "postgresql" or conf.plain_migrations() or not plan:
+    if connection.vendor != "postgresql" or not plan:
         return
     colour = conf.colour(connection.settings_dict)
-    if colour is None or any(backwards for _, backwards in plan):
+    existing = connection.introspection.table_names()
+    rollout = _pending(using) if Rollout._meta.db_table in existing else None
+    if rollout is not None and colour == rollout.legacy_colour:  # forwards or backwards
+        raise RolloutConflict(
+            f"A rollout from {rollout.legacy_colour} to {rollout.new_colour} is pending and "
+            f"this process is {colour}. {colour} is its legacy colour: its sessions resolve names "
+            f"in the legacy schema {naming.legacy_schema(colour)} first, so its migrations "
+            "would create tables there (dropped with the schema at `compat complete` or "
+            "`compat rollback`) and alter views instead of tables. Finish the rollout first: "
+            "`manage.py compat complete` (keep the new shape) or `manage.py compat rollback` "
+            "(keep the old one). Nothing was changed."
+        )
+    if conf.plain_migrations() or any(backwards for _, backwards in plan):
         return
-    error = _refusal(using, colour)
-    if error is None or _pending(using) is not None:
-        return  # a pending rollout is joined, or refused by begin() as the other colour's
-    if _expands(connection, plan):
+    if colour is None:
+        try:
+            conf.require_colour(connection.settings_dict)
+        except ConfigurationError as exc:
+            error = ConfigurationError(f"{exc} {DEVELOPMENT_HINT} Nothing was changed.")
+    elif rollout is None:
+        error = _refusal(using, colour)
+    elif rollout.new_colour == colour:
+        return  # the pending rollout is joined
+    else:
+        error = RolloutConflict(
+            f"A rollout from {rollout.legacy_colour} to {rollout.new_colour} is pending and "
+            f"this process is {colour}. Finish it first: `manage.py compat complete` (keep the "
+            "new shape) or `manage.py compat rollback` (keep the old one). Nothing was changed."
+        )
+    if error is not None and _expands(connection, plan):
         raise error
 
 
@@ -182,7 +301,10 @@ def record_migrated(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
 
 
 def declare(alias: str, colour: str) -> LiveColour | None:
-    """``compat live <colour>``: record by hand the colour that serves the newest release."""
+    """``compat live <colour>``: record by hand the colour that serves the newest release.
+
+    Naming the colour already recorded changes nothing: its record may be a ``migrate``'s,
+    whose release goes on migrating in steps."""
     if colour not in conf.colours():
         raise ConfigurationError(
             f"{colour!r} is not one of COMPAT_VIEWS_COLOURS {conf.colours()}: name one of them."
@@ -200,6 +322,9 @@ def declare(alias: str, colour: str) -> LiveColour | None:
             f"`manage.py compat complete` makes {rollout.new_colour} live, `manage.py compat "
             f"rollback` {rollout.legacy_colour}. Nothing was recorded."
         )
+    entry = latest(alias)
+    if entry is not None and entry.colour == colour:
+        return entry  # already live: a new row would only forget why (a migrate's release)
     return record(alias, colour, LiveColour.DECLARED)
 
 
