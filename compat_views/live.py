@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import truncate_name
 
-from . import catalog, conf, naming
+from . import catalog, conf
 from .errors import ConfigurationError, InvalidOperation, RolloutConflict
 from .models import LiveColour, Rollout
 
@@ -235,11 +235,9 @@ def refuse_live_plan(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None
 
     ``begin`` refuses a rollout from the live colour, from a process without a colour,
     and from another colour than the pending rollout's new one; by then the plan's
-    earlier migrations have committed. Checked here, nothing of the plan has run. The
-    pending rollout's legacy colour may not migrate at all: its sessions put
-    ``compat_<legacy>`` first in the search_path, so a table it creates (forwards, or
-    backwards past a DeleteModel) would land in the legacy schema, which ``complete``
-    and ``rollback`` drop with all it holds, and its DDL would name views.
+    earlier migrations have committed. Checked here, nothing of the plan has run. (The
+    pending rollout's legacy colour may not migrate at all: ``strays.refuse_migrate``,
+    connected before this receiver, refuses it by where its sessions create tables.)
     """
     connection = connections[using]
     if connection.vendor != "postgresql" or not plan:
@@ -247,16 +245,6 @@ def refuse_live_plan(plan=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None
     colour = conf.colour(connection.settings_dict)
     existing = connection.introspection.table_names()
     rollout = _pending(using) if Rollout._meta.db_table in existing else None
-    if rollout is not None and colour == rollout.legacy_colour:  # forwards or backwards
-        raise RolloutConflict(
-            f"A rollout from {rollout.legacy_colour} to {rollout.new_colour} is pending and "
-            f"this process is {colour}. {colour} is its legacy colour: its sessions resolve names "
-            f"in the legacy schema {naming.legacy_schema(colour)} first, so its migrations "
-            "would create tables there (dropped with the schema at `compat complete` or "
-            "`compat rollback`) and alter views instead of tables. Finish the rollout first: "
-            "`manage.py compat complete` (keep the new shape) or `manage.py compat rollback` "
-            "(keep the old one). Nothing was changed."
-        )
     if conf.plain_migrations() or any(backwards for _, backwards in plan):
         return
     if colour is None:

@@ -17,7 +17,7 @@ from compat_views import live
 from compat_views.errors import ConfigurationError, RolloutConflict
 from compat_views.models import LiveColour, Rollout
 from compat_views.operations import AddCompatColumn
-from tests.harness import columns, compat, leftovers, migrate, rows
+from tests.harness import columns, migrate, rows
 from tests.test_bad_input import snapshot
 
 
@@ -73,21 +73,6 @@ def test_a_table_dropped_and_created_again_in_the_plan_is_fresh(db):
         AddCompatColumn("order", "memo", models.TextField(null=True)),
     ]
     live.refuse_live_plan(plan=[(drop, False), (again, False)], using="default")
-
-
-def test_the_legacy_colour_of_a_pending_rollout_may_not_migrate(db, relabel):
-    call_command("compat", "live", "blue", verbosity=0)
-    migrate("library", "0001")
-    migrate("library", "0002")  # green's rollout from blue
-    # blue (legacy, serving) deploys a hotfix with a new model: its sessions put
-    # compat_blue first in the search_path, so CREATE TABLE would land in compat_blue,
-    # which complete drops with CASCADE.
-    before = snapshot()
-    with pytest.raises(RolloutConflict, match="this process is blue. blue is its legacy colour"):
-        call_command("migrate", "relabel", "0001", database="legacy", verbosity=0)
-    assert snapshot() == before
-    compat("complete")
-    assert leftovers() == {}
 
 
 def test_a_third_colour_is_refused_before_any_of_its_plan_runs(db, relabel, settings, monkeypatch):
