@@ -22,6 +22,11 @@ class InvalidOperation(CompatError):
     """An operation's arguments do not fit the table it targets; nothing was changed."""
 
 
+class UnfilledPlaceholder(InvalidOperation):
+    """A migration still holds a ``FILL_IN`` placeholder makemigrations wrote; nothing
+    was changed."""
+
+
 class RolloutConflict(CompatError):
     """The request clashes with the pending rollout; nothing was changed."""
 

@@ -17,10 +17,10 @@ from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 
+from compat_views.errors import UnfilledPlaceholder
 from compat_views.models import Rollout
 from compat_views.operations import FILL_IN
 from compat_views.operations.base import CompatOperation
-from compat_views.operations.fill_in import UnfilledPlaceholder
 from tests.autodetect_harness import (
     APP,
     Yes,

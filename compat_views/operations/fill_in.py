@@ -9,9 +9,7 @@ migration, the operation, the argument and what to write instead.
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
-
-from ..errors import InvalidOperation
+from ..errors import UnfilledPlaceholder
 
 EXPRESSIONS = ("up", "down")
 
@@ -24,11 +22,6 @@ class FILL_IN(str):  # noqa: N801  (loud on purpose: it must not be missed in re
 
     def __repr__(self) -> str:
         return f"FILL_IN({str.__repr__(self)})"
-
-
-class UnfilledPlaceholder(InvalidOperation, CommandError):
-    """A migration still holds a ``FILL_IN`` placeholder; nothing was changed. A
-    ``CommandError`` too, so ``manage.py migrate`` and ``sqlmigrate`` print it as a line."""
 
 
 def gaps(operation) -> list[str]:
