@@ -118,15 +118,21 @@ class ColourWriter(threading.Thread):
     def step(self, conn: psycopg.Connection, n: int) -> None:
         raise NotImplementedError
 
+    def connect(self) -> psycopg.Connection:
+        """A session of the colour, joined through libpq ``options``; its backend is
+        waited for in ``finish``."""
+        conn = psycopg.connect(
+            self.conninfo,
+            autocommit=True,
+            application_name=f"compat_{self.colour}:{self.name}",
+            options=f"-c search_path=compat_{self.colour},public",
+        )
+        self.pid = conn.info.backend_pid
+        return conn
+
     def run(self) -> None:
         try:
-            with psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                application_name=f"compat_{self.colour}:{self.name}",
-                options=f"-c search_path=compat_{self.colour},public",
-            ) as conn:
-                self.pid = conn.info.backend_pid
+            with self.connect() as conn:
                 n = 0
                 while not self.stop.is_set():
                     n += 1
