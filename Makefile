@@ -16,8 +16,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,demo]"
 	touch $@
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed pgbouncer
 	$(BIN)/python -m pytest $(ARGS)
+
+# tests/test_pooler.py runs Debian's pgbouncer; as root (CI) it is installed when missing,
+# otherwise those tests skip and say how to install it.
+.PHONY: pgbouncer
+pgbouncer:
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer)
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m demo_project $(ARGS)

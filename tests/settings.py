@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "tests.scenarios.atlas",
     "tests.scenarios.wrapped",
     "tests.scenarios.lookup",
+    "tests.scenarios.pooled",  # test_pooler.py
 ]
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")
