@@ -324,24 +324,27 @@ def django_colours(bouncer, db: str, users: dict[str, str]) -> Iterator[dict]:
 
 
 @pytest.mark.parametrize(
-    "users, stored",
+    "users, mode, stored",
     [
-        ({"blue": role("blue"), "green": role("green")}, Decimal("1.50")),
-        ({"blue": SHARED, "green": SHARED}, Decimal("0.02")),
+        ({"blue": role("blue"), "green": role("green")}, "transaction", Decimal("1.50")),
+        ({"blue": SHARED, "green": SHARED}, "transaction", Decimal("0.02")),
+        ({"blue": SHARED, "green": SHARED}, "session", Decimal("1.50")),
     ],
-    ids=["role-per-colour", "shared-role"],
+    ids=["role-per-colour", "shared-role", "shared-role-session-mode"],
 )
-def test_djangos_colour_setting_through_the_pooler(db, pg_server, secrets, users, stored):
-    """The colour setting joins a colour with a session-level ``set_config``, which the
-    pooler leaves on the server connection. With a role per colour it changes nothing
-    (the role's path already starts with the colour). With one shared role, green's
-    connection joins on top of blue's leftover path, compat_green does not exist, so
-    green's write of 1.50 goes through blue's view as 2 cents."""
+def test_djangos_colour_setting_through_the_pooler(db, pg_server, secrets, users, mode, stored):
+    """The colour setting joins a colour with a session-level ``set_config``, which a
+    transaction pool leaves on the server connection after blue has gone. With a role
+    per colour that changes nothing (the role's path already starts with the colour).
+    With one shared role, green joins on top of blue's leftover path, compat_green does
+    not exist, so green's 1.50 goes through blue's view as 2 cents. A session pool runs
+    server_reset_query when blue leaves, so there the setting alone is enough."""
     release_1(db, ", ".join(sorted(set(users.values()))))
     migrate("pooled", "0002")
-    with bouncer_for(pg_server, secrets, pool_size=1) as bouncer:
+    with bouncer_for(pg_server, secrets, pool_size=1, extra=f"pool_mode = {mode}\n") as bouncer:
         with django_colours(bouncer, db, users) as django:
             django["blue"].ensure_connection()  # joins blue on the pool's server connection
+            django["blue"].close()
             with django["green"].cursor() as cursor:
                 cursor.execute("UPDATE pooled_account SET balance = 1.50 WHERE id = 1")
     assert rows("SELECT balance FROM public.pooled_account WHERE id = 1") == [(stored,)]
