@@ -64,10 +64,10 @@ def secrets(pg_server) -> dict[str, str]:
 
 
 @contextmanager
-def bouncer_for(pg_server, secrets, **settings) -> Iterator[pgbouncer.PgBouncer]:
+def bouncer_for(pg_server, secrets, **options) -> Iterator[pgbouncer.PgBouncer]:
     if pgbouncer.find_binary() is None:
         pytest.skip("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
-    with pgbouncer.pgbouncer(pg_server, secrets, **settings) as bouncer:
+    with pgbouncer.pgbouncer(pg_server, secrets, **options) as bouncer:
         yield bouncer
 
 

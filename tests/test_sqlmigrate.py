@@ -52,6 +52,10 @@ KEY_STATEMENTS = {
         'ALTER TABLE "public"."Odd ""Book"" Table" RENAME COLUMN "MixedCase" TO "order"',
         'ALTER TABLE "public"."Odd ""Book"" Table" ADD COLUMN "we""ird col" integer',
     ],
+    ("pooled", "0002_owner_decimal_balance"): [
+        'ALTER TABLE "public"."pooled_account" RENAME COLUMN "holder" TO "owner"',
+        'ALTER TABLE "public"."pooled_account" ADD COLUMN "balance" numeric(12, 2)',
+    ],
     ("safe", "0002_additive"): [
         'ALTER TABLE "public"."safe_note" RENAME COLUMN "body" TO "text"',
     ],
