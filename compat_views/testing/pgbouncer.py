@@ -7,6 +7,7 @@ their own userlist. PgBouncer refuses to run as root, so under root it runs as t
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
 import tempfile
@@ -138,9 +139,11 @@ def pgbouncer(
             shutil.chown(auth_file, run_as["user"], run_as["group"])
         auth_file.chmod(0o600)
         process, bouncer = _start(binary, server, tmpdir, pool_size, extra, run_as, admin_password)
+        atexit.register(process.kill)  # an interrupted run leaves no pooler listening
         try:
             yield bouncer
         finally:
+            atexit.unregister(process.kill)
             process.terminate()
             try:
                 process.wait(timeout=10)
