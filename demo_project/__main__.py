@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def report_path(args: argparse.Namespace) -> Path:
+    """``--html`` if given, else the default for a full or a ``--quick`` run."""
+    return args.html or DEFAULT_HTML[args.quick]
+
+
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -94,7 +99,7 @@ def run(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"result: {args.json}")
-    html_path = args.html or DEFAULT_HTML[args.quick]
+    html_path = report_path(args)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(report.render_html(result))
     print(f"report: {html_path}")

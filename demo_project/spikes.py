@@ -21,6 +21,7 @@ SPIKE_MIN_MS = 50.0  # below this a p99 is no spike, whatever the baseline
 SPIKE_FACTOR = 3.0  # a spike is this many times the colour's typical (median) bucket p99
 COLD_S = 1.0  # a colour's first requests, this long after its first: connections opening
 BOUNDARY_S = 1.0  # a spike this soon after a phase starts is at that phase's boundary
+QUERY_CHARS = 90  # of each statement a lock holder was seen running
 
 # What takes the ACCESS EXCLUSIVE lock in each command of a rollout, in its own words.
 WHY_EXCLUSIVE = {
@@ -105,7 +106,8 @@ def explain(result: Mapping[str, Any], bucket_s: float) -> list[dict[str, Any]]:
             for w in _distinct(waits, ("relation", "blocked_by"))
         ]
         evidence += [
-            f"{h['app']} held {h['mode']} on {h['relation']} ({_seen(h)})"
+            f"{h['app']} held {h['mode']} on {h['relation']} ({_seen(h)}); its session was "
+            f"running: {'; '.join(q[:QUERY_CHARS] for q in h['queries']) or '(nothing seen)'}"
             for h in _distinct(held, ("app", "relation"))
         ]
         evidence += [f"step {s['what']} ran {s['from_s']:.2f}–{s['to_s']:.2f} s" for s in running]

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 
 PERIOD_S = 0.05
 MAX_INTERVALS = 400  # a bound on the result's size; further locks are only counted
+MAX_QUERIES = 4  # distinct statements kept per interval: what its session ran meanwhile
 
 # Every lock a rollout command (application_name "…manage.py …") takes on the demo's
 # table, its view, indexes or sequence; every ACCESS EXCLUSIVE; and every lock someone
@@ -111,7 +112,8 @@ class LockWatch:
                 else:
                     self.dropped += 1
             interval["to_s"] = now
-            if row["query"] not in interval["queries"] and len(interval["queries"]) < 3:
-                interval["queries"].append(row["query"])
+            query = row["query"].strip()
+            if query not in interval["queries"] and len(interval["queries"]) < MAX_QUERIES:
+                interval["queries"].append(query)
             seen[key] = interval
         self._open = seen
