@@ -588,9 +588,12 @@ def _cross_lines(result: Mapping[str, Any]) -> list[str]:
         line = f"{colour} read {int(reads[colour]):,} rows {other} wrote last, each as written"
         if colour in writes:
             made = writes[colour]
+            creates = int(made.get("creates", 0))
+            loaded = min(int(result.get("shelf", 0)), creates) if colour == "blue" else 0
             line += (
-                f"; {colour} created {int(made.get('creates', 0)):,} and updated "
+                f"; {colour}'s traffic created {creates - loaded:,} and updated "
                 f"{int(made.get('updates', 0)):,}"
+                + (f" (besides the {loaded:,} books loaded before it)" if loaded else "")
             )
         lines.append(line)
     return lines

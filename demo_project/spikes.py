@@ -102,8 +102,10 @@ def explain(result: Mapping[str, Any], bucket_s: float) -> list[dict[str, Any]]:
         running = [s for s in steps if _overlaps(s, "from_s", "to_s", lo, hi)]
         evidence = [
             f"{spike['colour']} requests waited for {w['mode']} on {w['relation']} "
-            f"({_seen(w)}), blocked by {_blocker(w)}"
-            for w in _distinct(waits, ("relation", "blocked_by"))
+            f"({_seen(w)}), blocked by {w['blocker']}"
+            for w in _distinct(
+                [{**w, "blocker": _blocker(w)} for w in waits], ("relation", "blocker")
+            )
         ]
         evidence += [
             f"{h['app']} held {h['mode']} on {h['relation']} ({_seen(h)}); its session was "

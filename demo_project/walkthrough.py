@@ -318,6 +318,7 @@ class Walkthrough:
             "final_columns": self.final_columns,
             "cross_reads": dict(self.ledger.cross_reads),
             "writes": _writes(self.ledger),
+            "shelf": self.pace.shelf,
             "phases": self.phases.done,
             "timeline": stats.timeline(samples),
             "error_samples": self.traffic.error_samples,
@@ -330,7 +331,8 @@ class Walkthrough:
 
 
 def _writes(ledger: Ledger) -> dict[str, dict[str, int]]:
-    """Creates and updates per colour, as the ledger recorded them."""
+    """Creates and updates per colour, as the ledger recorded them (blue's creates count
+    the shelf loaded before the traffic started)."""
     counts = {colour: {"creates": 0, "updates": 0} for colour in catalogue.SHAPES}
     for entry in ledger.entries.values():
         for n, (colour, _) in enumerate(entry.writes):

@@ -350,9 +350,15 @@ def test_the_schema_and_compat_status_at_each_phase(quick):
 def test_the_cross_colour_evidence_comes_from_the_ledger(quick):
     blue, green = quick["cross_reads"]["blue"], quick["cross_reads"]["green"]
     assert blue > 0 and green > 0
-    for text in (section(render_html(quick), "Cross-colour evidence"), render_terminal(quick)):
+    for text in (
+        html.unescape(section(render_html(quick), "Cross-colour evidence")),
+        render_terminal(quick),
+    ):
         assert f"blue read {blue:,} rows green wrote last" in text
         assert f"green read {green:,} rows blue wrote last" in text
+        creates = quick["writes"]["blue"]["creates"] - quick["shelf"]
+        assert f"blue's traffic created {creates:,} and updated" in text
+        assert "(besides the 300 books loaded before it)" in text
 
 
 def test_every_check_is_listed_with_its_outcome(quick):
