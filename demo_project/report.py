@@ -106,6 +106,7 @@ def render_html(result: Mapping[str, Any]) -> str:
         "table": _html_table(_rows(result)),
         "svg": _svg(result),
         "spikes": _spikes_html(result, bucket),
+        "locks": _locks_html(result),
         "schema": _schema_html(result),
         "evidence": _evidence_html(result),
         "checks": _checks_html(result),
@@ -751,6 +752,34 @@ def _checks_html(result: Mapping[str, Any]) -> str:
     )
 
 
+def _locks_html(result: Mapping[str, Any]) -> str:
+    """Every lock the watcher saw a rollout command hold and every wait, first to last:
+    how long the expand held ACCESS EXCLUSIVE, when its backfill batches ran."""
+    intervals = list((result.get("locks") or {}).get("intervals") or ())
+    held = [i for i in intervals if i.get("granted") and "manage.py " in str(i.get("app"))]
+    waits = [{**i, "app": f"{i['app']} waiting"} for i in intervals if not i.get("granted")]
+    rows = sorted(
+        spikes.merge([*held, *waits], ("app", "mode", "relation")),
+        key=lambda i: (float(i["from_s"]), str(i["app"])),
+    )
+    if not rows:
+        return '<p class="note">The watcher saw no lock of a rollout command.</p>'
+    body = "".join(
+        f"<tr><td>{_esc(i['app'])}</td><td>{_esc(i['mode'])}</td>"
+        f"<td><code>{_esc(i['relation'])}</code></td>"
+        f'<td class="window">{float(i["from_s"]):.2f}–{float(i["to_s"]):.2f} s</td>'
+        f'<td class="num">{int(i["count"])}</td></tr>'
+        for i in rows
+    )
+    return (
+        '<div class="card"><table><thead><tr><th>session</th><th>lock</th><th>on</th>'
+        '<th>first–last seen</th><th class="num">times</th></tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+        '<p class="note">"times": separate stretches of samples it was seen in (each backfill '
+        "batch is a transaction of its own).</p>"
+    )
+
+
 def _spikes_html(result: Mapping[str, Any], bucket: float) -> str:
     found = spikes.explain(result, bucket)
     locks = result.get("locks") or {}
@@ -875,6 +904,8 @@ _PAGE = """<!doctype html>
 <div class="card">%(svg)s</div>
 <h2>Latency spikes</h2>
 %(spikes)s
+<h2>Locks the rollout took</h2>
+%(locks)s
 <h2>The schema, phase by phase</h2>
 %(schema)s
 <h2>Cross-colour evidence</h2>

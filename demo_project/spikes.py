@@ -103,14 +103,12 @@ def explain(result: Mapping[str, Any], bucket_s: float) -> list[dict[str, Any]]:
         evidence = [
             f"{spike['colour']} requests waited for {w['mode']} on {w['relation']} "
             f"({_seen(w)}), blocked by {w['blocker']}"
-            for w in _distinct(
-                [{**w, "blocker": _blocker(w)} for w in waits], ("relation", "blocker")
-            )
+            for w in merge([{**w, "blocker": _blocker(w)} for w in waits], ("relation", "blocker"))
         ]
         evidence += [
             f"{h['app']} held {h['mode']} on {h['relation']} ({_seen(h)}); its session was "
             f"running: {'; '.join(q[:QUERY_CHARS] for q in h['queries']) or '(nothing seen)'}"
-            for h in _distinct(held, ("app", "relation"))
+            for h in merge(held, ("app", "relation"))
         ]
         evidence += [f"step {s['what']} ran {s['from_s']:.2f}–{s['to_s']:.2f} s" for s in running]
         into = spike["t_s"] - float(phase["start_s"]) if phase else None
@@ -137,17 +135,18 @@ def _blocker(wait: Mapping[str, Any]) -> str:
     return ", ".join(dict.fromkeys(name for name in names if name)) or "a session already gone"
 
 
-def _distinct(items: list[Mapping[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+def merge(items: Iterable[Mapping[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
     """One item per combination of ``keys``, spanning the earliest start to the latest
-    end, its lock modes joined."""
+    end, its lock modes joined; ``count``: how many intervals it merged."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for item in items:
         key = tuple(item[k] for k in keys)
         mode = lock_mode(str(item["mode"]))
         if key not in merged:
-            merged[key] = {**item, "mode": mode}
+            merged[key] = {**item, "mode": mode, "count": 1}
             continue
         found = merged[key]
+        found["count"] += 1
         found["from_s"] = min(found["from_s"], item["from_s"])
         found["to_s"] = max(found["to_s"], item["to_s"])
         if mode not in found["mode"].split(", "):

@@ -477,3 +477,20 @@ def test_first_requests_of_a_colour_are_a_cold_start_and_small_p99s_no_spike():
 def test_a_quick_run_leaves_the_full_runs_report_alone(argv, name):
     assert report_path(parse_args(argv)) == OUT / name
     assert report_path(parse_args([*argv, "--html", "elsewhere.html"])) == Path("elsewhere.html")
+
+
+def test_the_locks_each_command_took_are_listed_first_to_last(quick):
+    part = section(render_html(quick), "Locks the rollout took")
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td><code>([^<]*)</code></td>"
+        r'<td class="window">([\d.]+)–([\d.]+) s</td>',
+        part,
+    )
+    assert ("compat_green:manage.py migrate", "ACCESS EXCLUSIVE", "public.bookshop_book") in [
+        row[:3] for row in rows
+    ]
+    assert ("compat_blue:gunicorn waiting", "ROW SHARE", "public.bookshop_book") in [
+        row[:3] for row in rows
+    ]
+    assert [float(row[3]) for row in rows] == sorted(float(row[3]) for row in rows)
+    assert all(row[0].endswith(" waiting") or "manage.py " in row[0] for row in rows)
