@@ -79,7 +79,8 @@ def render_terminal(result: Mapping[str, Any], *, color: bool = False) -> str:
 
 def render_html(result: Mapping[str, Any]) -> str:
     """One offline page: verdict, what was rolled out, the phase table, a timeline of both
-    colours, its spikes explained, the schema phase by phase, the evidence and the checks.
+    colours, its spikes explained, the locks the rollout took, the schema phase by phase,
+    the cross-colour evidence and the checks.
 
     The timeline is the point of the page: a failed request or a latency spike lines up
     with the phase (the migrate, a traffic shift) and the lock that caused it.
