@@ -684,7 +684,7 @@ def _mapping_rows(rollout: Mapping[str, Any], columns: list[str]) -> list[tuple[
                 what = f"renamed: the new colour reads it as {physical}"
             rows.append((legacy, physical, what))
         used = set(mapping.values())
-        rows += [("—", c, "new shape only") for c in columns if c not in used]
+        rows += [("", c, "new shape only") for c in columns if c not in used]
     return rows
 
 
@@ -696,8 +696,8 @@ def _snapshot_table(snapshot: Mapping[str, Any]) -> str:
         codes = ", ".join(f"<code>{_esc(c)}</code>" for c in columns)
         return f"<p>No rollout: every colour reads the table itself, columns {codes}.</p>"
     body = "".join(
-        f"<tr><td><code>{_esc(legacy)}</code></td><td><code>{_esc(physical)}</code></td>"
-        f"<td>{_esc(what)}</td></tr>"
+        f"<tr><td>{f'<code>{_esc(legacy)}</code>' if legacy else '—'}</td>"
+        f"<td><code>{_esc(physical)}</code></td><td>{_esc(what)}</td></tr>"
         for legacy, physical, what in _mapping_rows(rollout, columns)
     )
     view = ", ".join(f"<code>{_esc(c)}</code>" for c in snapshot.get("legacy_view") or ())

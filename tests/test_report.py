@@ -338,7 +338,7 @@ def test_the_schema_and_compat_status_at_each_phase(quick):
         r"<td><code>format</code></td><td><code>_compat_format_\w+</code></td><td>kept aside",
         expand,
     )
-    assert "<td><code>—</code></td><td><code>slug</code></td><td>new shape only" in expand
+    assert "<td>—</td><td><code>slug</code></td><td>new shape only" in expand
     assert (
         "legacy view shows: <code>id</code>, <code>title</code>, <code>price_cents</code>" in expand
     )
