@@ -20,7 +20,9 @@ from types import FrameType
 from . import report
 from .walkthrough import Options, main, passed
 
-DEFAULT_HTML = Path(__file__).resolve().parent / "out" / "report.html"
+OUT = Path(__file__).resolve().parent / "out"
+# A --quick run is a smoke test: its report goes beside the full run's, never over it.
+DEFAULT_HTML = {False: OUT / "report.html", True: OUT / "report-quick.html"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,11 +47,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--html",
         type=Path,
         metavar="PATH",
-        default=DEFAULT_HTML,
-        help="where to write the HTML report (default: demo_project/out/report.html)",
+        help="where to write the HTML report (default: demo_project/out/report.html, "
+        "with --quick demo_project/out/report-quick.html)",
     )
     parser.add_argument("--break-trigger", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def report_path(args: argparse.Namespace) -> Path:
+    """``--html`` if given, else the default for a full or a ``--quick`` run."""
+    return args.html or DEFAULT_HTML[args.quick]
 
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -92,9 +99,10 @@ def run(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"result: {args.json}")
-    args.html.parent.mkdir(parents=True, exist_ok=True)
-    args.html.write_text(report.render_html(result))
-    print(f"report: {args.html}")
+    html_path = report_path(args)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(report.render_html(result))
+    print(f"report: {html_path}")
     return 0 if passed(result) else 1
 
 

@@ -52,15 +52,23 @@ class BooksTable:
             sql.SQL("SELECT * FROM {} ORDER BY id").format(sql.Identifier(TABLE))
         ).fetchall()
 
-    def columns(self) -> list[str]:
-        """The table's columns in order, as ``\\d`` would list them."""
+    def columns(self, relation: str = TABLE) -> list[str]:
+        """The columns of ``relation`` (the table, or a view) in order, as ``\\d`` would list
+        them; none if there is no such relation."""
         found = self._connection.execute(
             "SELECT attname FROM pg_catalog.pg_attribute "
             "WHERE attrelid = pg_catalog.to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
             "ORDER BY attnum",
-            [TABLE],
+            [relation],
         )
         return [row["attname"] for row in found]
+
+    def server(self) -> dict[str, str]:
+        """The server's version, short (``server_version``) and long (``version()``)."""
+        return self._connection.execute(
+            "SELECT pg_catalog.current_setting('server_version') AS version, "
+            "pg_catalog.version() AS build"
+        ).fetchone()
 
     def migration_applied(self) -> bool:
         return bool(

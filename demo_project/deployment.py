@@ -53,8 +53,12 @@ class Deployment:
     def label(self) -> str:
         return f"{self.colour} ({self.release})"
 
-    def environment(self) -> dict[str, str]:
-        """The caller's environment with the slot's settings forced, never inherited."""
+    def environment(self, program: str) -> dict[str, str]:
+        """The caller's environment with the slot's settings forced, never inherited.
+
+        ``program`` becomes the sessions' application_name (after compat_views' colour
+        tag), so the lock watcher can tell ``migrate`` from the web server's requests.
+        """
         python_path = filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
         return {
             **os.environ,
@@ -63,6 +67,7 @@ class Deployment:
             "DJANGO_SETTINGS_MODULE": "settings",
             "PYTHONPATH": os.pathsep.join(python_path),
             "PYTHONDONTWRITEBYTECODE": "1",  # leave no __pycache__ in the release trees
+            "PGAPPNAME": program,
         }
 
     def manage(self, *args: str, echo: bool = True) -> str:
@@ -72,7 +77,7 @@ class Deployment:
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=self.directory,
-            env=self.environment(),
+            env=self.environment(f"manage.py {' '.join(args[:2])}"),
             capture_output=True,
             text=True,
             check=False,
@@ -130,7 +135,7 @@ class Server:
             self._process = subprocess.Popen(
                 command,
                 cwd=self.deployment.directory,
-                env=self.deployment.environment(),
+                env=self.deployment.environment("gunicorn"),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

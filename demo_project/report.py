@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple
 
+from . import spikes
+
 COLOURS = ("blue", "green")
 ROLES = {"blue": "old release", "green": "new release"}
 HEX = {"blue": "#1f6feb", "green": "#1a7f37"}
@@ -61,6 +63,12 @@ def render_terminal(result: Mapping[str, Any], *, color: bool = False) -> str:
     lines = [f"{word}  {headline}"]
     lines += [f"  - {line}" for line in _mismatch_lines(result)]
     lines += ["", *_terminal_table(_rows(result), color)]
+    lines += [f"cross-colour: {line}" for line in _cross_lines(result)]
+    for n, spike in enumerate(spikes.explain(result, _bucket_width(_timeline(result))), 1):
+        lines.append(
+            f"spike {n}: {spike['colour']} p99 {spike['p99_ms']:.0f} ms at {spike['t_s']:g} s "
+            f"({spike['phase'] or 'no phase'}): {spike['cause']}"
+        )
     columns = result.get("final_columns")
     if columns is not None:
         lines.append(f"final columns: {', '.join(map(str, columns)) or '(none)'}")
@@ -70,10 +78,12 @@ def render_terminal(result: Mapping[str, Any], *, color: bool = False) -> str:
 
 
 def render_html(result: Mapping[str, Any]) -> str:
-    """One offline page: verdict badge, the phase table and a timeline of both colours.
+    """One offline page: verdict, what was rolled out, the phase table, a timeline of both
+    colours, its spikes explained, the locks the rollout took, the schema phase by phase,
+    the cross-colour evidence and the checks.
 
     The timeline is the point of the page: a failed request or a latency spike lines up
-    with the phase (the migrate, a traffic shift) that caused it.
+    with the phase (the migrate, a traffic shift) and the lock that caused it.
     """
     passed, headline = verdict(result)
     badge = "PASS" if passed else "FAIL"
@@ -84,6 +94,8 @@ def render_html(result: Mapping[str, Any]) -> str:
     if result.get("final_columns") is not None:
         codes = ", ".join(f"<code>{_esc(c)}</code>" for c in result["final_columns"])
         facts.append(("final columns", codes or "(none)"))
+    facts += _machine_facts(result.get("machine") or {})
+    bucket = _bucket_width(_timeline(result))
     return _PAGE % {
         "css": _CSS,
         "badge": badge,
@@ -91,8 +103,14 @@ def render_html(result: Mapping[str, Any]) -> str:
         "headline": _esc(headline),
         "mismatches": f'<ul class="mismatches">{mismatches}</ul>' if mismatches else "",
         "facts": "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts),
+        "operations": _operations_html(result),
         "table": _html_table(_rows(result)),
         "svg": _svg(result),
+        "spikes": _spikes_html(result, bucket),
+        "locks": _locks_html(result),
+        "schema": _schema_html(result),
+        "evidence": _evidence_html(result),
+        "checks": _checks_html(result),
     }
 
 
@@ -311,7 +329,7 @@ def _label_rows(phases: list[Mapping[str, Any]], x: _Scale) -> list[tuple[float,
 def _svg(result: Mapping[str, Any]) -> str:
     """Three panels over one time axis, phase boundaries drawn through all of them."""
     phases = list(result.get("phases") or ())
-    timeline = [s for s in result.get("timeline") or () if "t_s" in s]
+    timeline = _timeline(result)
     series = _series(timeline)
     bucket = _bucket_width(timeline)
     x_hi = max(
@@ -338,6 +356,7 @@ def _svg(result: Mapping[str, Any]) -> str:
                 f'height="{PANEL_HEIGHT}"/>'
                 for t in panel_tops
             ]
+    out += _lock_stripes(result, x, panel_tops)
     x_ticks = [t for t in _ticks(x.hi, 10) if t <= x.hi + 1e-9]
     phase_lines, phase_names = _phase_marks(phases, labels, x, bottom)
     out += phase_lines
@@ -358,6 +377,12 @@ def _svg(result: Mapping[str, Any]) -> str:
             f'text-anchor="middle">no timeline samples in this result</text>'
         )
     out += phase_names
+    p99_top = panel_tops[[panel.key for panel in PANELS].index("p99")]
+    out += [
+        f'<text class="spike-mark" x="{x(s["t_s"] + bucket / 2):.1f}" y="{p99_top + 14}" '
+        f'text-anchor="middle">▼{n}</text>'
+        for n, s in enumerate(spikes.explain(result, bucket), 1)
+    ]
     out += _hover_columns(series, x, bucket, panel_tops[0], bottom)
     out += _legend(bottom + 62)
     out.append("</svg>")
@@ -459,6 +484,26 @@ def _error_bars(
     return out
 
 
+def _lock_stripes(result: Mapping[str, Any], x: _Scale, panel_tops: list[float]) -> list[str]:
+    """A stripe through every panel while the watcher saw an ACCESS EXCLUSIVE lock held:
+    the requests of a spike under a stripe waited for it."""
+    locks = result.get("locks") or {}
+    period = float(locks.get("period_s", 0))
+    out = []
+    for held in locks.get("intervals") or ():
+        if not held.get("granted") or held.get("mode") != "AccessExclusiveLock":
+            continue
+        x0 = x(float(held["from_s"]))
+        width = max(x(float(held["to_s"]) + period) - x0, 2.0)
+        what = f"{held['app']}: ACCESS EXCLUSIVE on {held['relation']}"
+        out += [
+            f'<rect class="lock" x="{x0:.1f}" y="{top}" width="{width:.1f}" '
+            f'height="{PANEL_HEIGHT}"><title>{_esc(what)}</title></rect>'
+            for top in panel_tops
+        ]
+    return out
+
+
 def _phase_marks(
     phases: list[Mapping[str, Any]], labels: list[tuple[float, int]], x: _Scale, bottom: float
 ) -> tuple[list[str], list[str]]:
@@ -518,6 +563,8 @@ def _legend(y: float) -> list[str]:
             "phase start",
         ),
         (f'<rect x="5" y="-7" width="12" height="14" fill="{ERROR_HEX}"/>', "failed requests"),
+        ('<rect class="lock" x="5" y="-7" width="12" height="14"/>', "exclusive lock"),
+        ('<text class="spike-mark" x="11" y="5" text-anchor="middle">▼</text>', "spike"),
     ]
     out, left = [], LEFT
     for mark, text in entries:
@@ -527,6 +574,246 @@ def _legend(y: float) -> list[str]:
         )
         left += 30 + len(text) * LABEL_CHAR_PX + 28
     return out
+
+
+def _timeline(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [s for s in result.get("timeline") or () if "t_s" in s]
+
+
+def _cross_lines(result: Mapping[str, Any]) -> list[str]:
+    """The ledger's proof that each colour sees the other's writes, one line per colour."""
+    reads = result.get("cross_reads") or {}
+    writes = result.get("writes") or {}
+    lines = []
+    for colour in _ordered(reads):
+        other = " and ".join(c for c in _ordered(reads) if c != colour) or "the other colour"
+        line = f"{colour} read {int(reads[colour]):,} rows {other} wrote last, each as written"
+        if colour in writes:
+            made = writes[colour]
+            creates = int(made.get("creates", 0))
+            loaded = min(int(result.get("shelf", 0)), creates) if colour == "blue" else 0
+            line += (
+                f"; {colour}'s traffic created {creates - loaded:,} and updated "
+                f"{int(made.get('updates', 0)):,}"
+                + (f" (besides the {loaded:,} books loaded before it)" if loaded else "")
+            )
+        lines.append(line)
+    return lines
+
+
+def _machine_facts(machine: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if not machine:
+        return []
+    return [
+        ("PostgreSQL", _esc(machine.get("postgres_build") or machine.get("postgres", ""))),
+        (
+            "machine",
+            _esc(
+                f"{machine.get('cores', '?')} cores, {machine.get('cpu', 'unknown CPU')}; "
+                f"{machine.get('os', '')}"
+            ),
+        ),
+        ("Python, Django", _esc(f"{machine.get('python', '?')}, {machine.get('django', '?')}")),
+    ]
+
+
+# The compat operation behind each kind ``compat status`` reports.
+OPERATIONS = {
+    "rename_column": "RenameCompatColumn",
+    "add_column": "AddCompatColumn",
+    "alter_column": "AlterCompatColumn",
+    "remove_column": "RemoveCompatColumn",
+    "rename_table": "RenameCompatModel",
+    "remove_table": "RemoveCompatModel",
+}
+SPEC_DETAILS = (("type", "type"), ("up", "up"), ("down", "down"), ("aside", "moved aside as"))
+
+
+def _rollout_status(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first ``compat status`` that saw the rollout pending: it lists its operations."""
+    for snapshot in result.get("snapshots") or ():
+        rollout = (snapshot.get("status") or {}).get("rollout")
+        if rollout:
+            return rollout
+    return None
+
+
+def _operations_html(result: Mapping[str, Any]) -> str:
+    rollout = _rollout_status(result)
+    if rollout is None:
+        return '<p class="note">No <code>compat status</code> in this result saw the rollout.</p>'
+    rows = []
+    for op in rollout.get("operations") or ():
+        spec = op.get("spec") or {}
+        kind = str(spec.get("kind", ""))
+        change = f"{spec['old']} → {spec['new']}" if "old" in spec else spec.get("column", "")
+        details = "".join(
+            f"<div>{_esc(label)} <code>{_esc(spec[key])}</code></div>"
+            for key, label in SPEC_DETAILS
+            if spec.get(key)
+        )
+        backfill = op.get("backfill")
+        filled = f"{backfill}, {int(op.get('backfill_rows', 0)):,} rows" if backfill else "—"
+        rows.append(
+            f'<tr><td class="num">{_esc(op.get("seq", ""))}</td>'
+            f"<td><code>{_esc(OPERATIONS.get(kind, kind))}</code></td>"
+            f"<td>{_esc(op.get('table', ''))}</td><td><code>{_esc(change)}</code>{details}</td>"
+            f"<td>{_esc(filled)}</td><td>{_esc(op.get('migration', ''))}</td></tr>"
+        )
+    legacy = f"{rollout.get('legacy_colour')} (schema {rollout.get('legacy_schema')})"
+    return (
+        f"<p>Legacy colour {_esc(legacy)} reads through views; new colour "
+        f"{_esc(rollout.get('new_colour'))} uses the tables.</p>"
+        '<div class="card"><table><thead><tr><th class="num">#</th><th>operation</th>'
+        "<th>table</th><th>change</th><th>backfill</th><th>migration</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _mapping_rows(rollout: Mapping[str, Any], columns: list[str]) -> list[tuple[str, str, str]]:
+    """(legacy column, physical column, what it is) for the rollout's tables."""
+    rows = []
+    for table in rollout.get("tables") or ():
+        mapping = table.get("mapping") or {}
+        for legacy, physical in mapping.items():
+            if physical.startswith("_compat_"):
+                what = "kept aside for the legacy colour; the new shape has no such column"
+            elif legacy == physical:
+                what = "the same column in both shapes"
+            else:
+                what = f"renamed: the new colour reads it as {physical}"
+            rows.append((legacy, physical, what))
+        used = set(mapping.values())
+        rows += [("", c, "new shape only") for c in columns if c not in used]
+    return rows
+
+
+def _snapshot_table(snapshot: Mapping[str, Any]) -> str:
+    """The legacy → physical mapping as a table; without a rollout, the table's columns."""
+    rollout = (snapshot.get("status") or {}).get("rollout")
+    columns = [str(c) for c in snapshot.get("columns") or ()]
+    if not rollout:
+        codes = ", ".join(f"<code>{_esc(c)}</code>" for c in columns)
+        return f"<p>No rollout: every colour reads the table itself, columns {codes}.</p>"
+    body = "".join(
+        f"<tr><td>{f'<code>{_esc(legacy)}</code>' if legacy else '—'}</td>"
+        f"<td><code>{_esc(physical)}</code></td><td>{_esc(what)}</td></tr>"
+        for legacy, physical, what in _mapping_rows(rollout, columns)
+    )
+    view = ", ".join(f"<code>{_esc(c)}</code>" for c in snapshot.get("legacy_view") or ())
+    return (
+        "<table><thead><tr><th>legacy column (old release)</th><th>physical column</th>"
+        f"<th></th></tr></thead><tbody>{body}</tbody></table>"
+        f'<p class="note">the legacy view shows: {view or "(no view)"}</p>'
+    )
+
+
+def _schema_html(result: Mapping[str, Any]) -> str:
+    snapshots = list(result.get("snapshots") or ())
+    if not snapshots:
+        return '<p class="note">No <code>compat status</code> was kept in this result.</p>'
+    return "".join(
+        f'<div class="card snapshot"><h3>{_esc(snapshot.get("label", ""))} '
+        f'<span class="when">phase {_esc(snapshot.get("phase", ""))}, '
+        f"{float(snapshot.get('at_s', 0)):.1f} s</span></h3>{_snapshot_table(snapshot)}"
+        f"<pre>$ manage.py compat status\n{_esc(snapshot.get('text', ''))}</pre></div>"
+        for snapshot in snapshots
+    )
+
+
+def _evidence_html(result: Mapping[str, Any]) -> str:
+    lines = _cross_lines(result)
+    if not lines:
+        return '<p class="note">No cross-colour reads in this result.</p>'
+    items = "".join(f"<li>{_esc(line)}</li>" for line in lines)
+    return (
+        f'<ul class="evidence">{items}</ul><p class="note">Each read was compared with the '
+        "ledger of every write; a read of the other colour's write counts here only when it "
+        "matched.</p>"
+    )
+
+
+def _checks_html(result: Mapping[str, Any]) -> str:
+    checks = list(result.get("checks") or ())
+    if not checks:
+        return '<p class="note">No checks in this result.</p>'
+    rows = "".join(
+        f'<tr><td><span class="mark {"pass" if c.get("ok") else "fail"}">'
+        f"{'pass' if c.get('ok') else 'FAIL'}</span></td><td>{_esc(c.get('phase', ''))}</td>"
+        f"<td>{_esc(c.get('what', ''))}"
+        + ("" if c.get("ok") else f'<div class="bad-detail">{_esc(c.get("detail", ""))}</div>')
+        + "</td></tr>"
+        for c in checks
+    )
+    passed = sum(bool(c.get("ok")) for c in checks)
+    return (
+        f'<p>{passed} of {len(checks)} checks passed.</p><div class="card"><table><thead>'
+        f"<tr><th></th><th>phase</th><th>check</th></tr></thead><tbody>{rows}</tbody>"
+        "</table></div>"
+    )
+
+
+def _locks_html(result: Mapping[str, Any]) -> str:
+    """Every lock the watcher saw a rollout command hold and every wait, first to last:
+    how long the expand held ACCESS EXCLUSIVE, when its backfill batches ran."""
+    intervals = list((result.get("locks") or {}).get("intervals") or ())
+    held = [i for i in intervals if i.get("granted") and "manage.py " in str(i.get("app"))]
+    waits = [{**i, "app": f"{i['app']} waiting"} for i in intervals if not i.get("granted")]
+    rows = sorted(
+        spikes.merge([*held, *waits], ("app", "mode", "relation")),
+        key=lambda i: (float(i["from_s"]), str(i["app"])),
+    )
+    if not rows:
+        return '<p class="note">The watcher saw no lock of a rollout command.</p>'
+    body = "".join(
+        f"<tr><td>{_esc(i['app'])}</td><td>{_esc(i['mode'])}</td>"
+        f"<td><code>{_esc(i['relation'])}</code></td>"
+        f'<td class="window">{float(i["from_s"]):.2f}–{float(i["to_s"]):.2f} s</td>'
+        f'<td class="num">{int(i["count"])}</td></tr>'
+        for i in rows
+    )
+    return (
+        '<div class="card"><table><thead><tr><th>session</th><th>lock</th><th>on</th>'
+        '<th>first–last seen</th><th class="num">times</th></tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+        '<p class="note">"times": separate stretches of samples it was seen in (each backfill '
+        "batch is a transaction of its own).</p>"
+    )
+
+
+def _spikes_html(result: Mapping[str, Any], bucket: float) -> str:
+    found = spikes.explain(result, bucket)
+    locks = result.get("locks") or {}
+    sampled = (
+        f"Locks were sampled from <code>pg_locks</code> every "
+        f"{float(locks.get('period_s', 0)) * 1000:.0f} ms ({int(locks.get('samples', 0)):,} "
+        "samples); a lock held for less than that can be missed."
+        if locks
+        else "No lock samples in this result."
+    )
+    rule = (
+        f"A spike: a {bucket:g} s bucket whose p99 is at least {spikes.SPIKE_MIN_MS:.0f} ms "
+        f"and {spikes.SPIKE_FACTOR:g}× its colour's median bucket p99."
+    )
+    if not found:
+        return f'<p class="note">No latency spike. {rule} {sampled}</p>'
+    rows = "".join(
+        f'<tr><td class="num">{n}</td><td class="window">{s["t_s"]:g} s</td>'
+        f'<td><span class="swatch" style="background:{_hex(s["colour"])}"></span>'
+        f'{_esc(s["colour"])}</td><td class="num">{s["p99_ms"]:.0f} ms '
+        f'<span class="when">(typ. {s["typical_ms"]:.0f})</span></td>'
+        f"<td>{_esc(s['phase'])}"
+        + (' <span class="when">(at its start)</span>' if s["boundary"] else "")
+        + f"</td><td><strong>{_esc(s['cause'])}</strong><ul>"
+        + "".join(f"<li>{_esc(line)}</li>" for line in s["evidence"])
+        + "</ul></td></tr>"
+        for n, s in enumerate(found, 1)
+    )
+    return (
+        '<div class="card spikes"><table><thead><tr><th class="num">#</th><th>bucket</th>'
+        '<th>colour</th><th class="num">p99</th><th>phase</th><th>what caused it</th></tr>'
+        f'</thead><tbody>{rows}</tbody></table></div><p class="note">{rule} {sampled}</p>'
+    )
 
 
 _CSS = f"""
@@ -579,6 +866,21 @@ svg .phase-boundary {{ stroke: #57606a; stroke-width: 1.2; }}
 svg .phase-label {{ font-size: {LABEL_FONT_PX}px; fill: #1f2328; }}
 svg .hover {{ fill: transparent; }}
 svg .hover:hover {{ fill: rgba(31, 35, 40, .06); }}
+svg .lock {{ fill: #bc4c00; fill-opacity: .28; }}
+svg .spike-mark {{ font-size: 12px; font-weight: 700; fill: #bc4c00; }}
+h3 {{ font-size: 15px; margin: 0 0 8px; }}
+.when {{ color: #59636e; font-weight: 400; font-size: 13px; }}
+.note {{ color: #59636e; font-size: 13px; }}
+.snapshot {{ margin-bottom: 14px; }}
+pre {{ background: #f6f8fa; border: 1px solid #eaeef2; border-radius: 6px; padding: 8px;
+  font-size: 12px; white-space: pre-wrap; word-break: break-word; margin: 8px 0 0; }}
+td ul {{ margin: 4px 0 0; padding-left: 18px; font-size: 13px; }}
+.mark {{ font-weight: 700; font-size: 12px; padding: 1px 6px; border-radius: 4px; color: #fff; }}
+.mark.pass {{ background: #1a7f37; }}
+.mark.fail {{ background: {ERROR_HEX}; }}
+.spikes td {{ vertical-align: top; }}
+.spikes td.num {{ white-space: nowrap; }}
+.bad-detail {{ color: {ERROR_HEX}; font-size: 13px; }}
 """
 
 _PAGE = """<!doctype html>
@@ -595,10 +897,22 @@ _PAGE = """<!doctype html>
 <p class="verdict"><span class="badge %(badge_class)s">%(badge)s</span> %(headline)s</p>
 %(mismatches)s
 <dl>%(facts)s</dl>
+<h2>What was rolled out</h2>
+%(operations)s
 <h2>Phases</h2>
 <div class="card">%(table)s</div>
 <h2>Timeline</h2>
 <div class="card">%(svg)s</div>
+<h2>Latency spikes</h2>
+%(spikes)s
+<h2>Locks the rollout took</h2>
+%(locks)s
+<h2>The schema, phase by phase</h2>
+%(schema)s
+<h2>Cross-colour evidence</h2>
+%(evidence)s
+<h2>Checks</h2>
+%(checks)s
 </main>
 </body>
 </html>

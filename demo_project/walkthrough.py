@@ -14,21 +14,22 @@ import json
 import random
 import tempfile
 import time
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
-from . import catalogue, stats
+from . import catalogue, machine, stats
 from .books_table import TABLE, BooksTable
 from .client import RequestFailed, call
 from .database import fresh_database
 from .deployment import CommandFailed, Deployment, Server, print_indented
 from .ledger import Ledger
 from .traffic import Router, Traffic
+from .watch import LockWatch
 
 SEED = 20240601  # the same books and the same traffic mix on every run
 FINAL_COLUMNS = {
@@ -65,10 +66,24 @@ class Phases:
         self.t0 = time.monotonic()
         self.samples: list[stats.Sample] = []  # the traffic's, one per request
         self.done: list[dict[str, Any]] = []
+        self.steps: list[dict[str, Any]] = []  # what ran, when: for the spikes to line up with
         self._current: dict[str, Any] | None = None
 
     def now(self) -> float:
         return round(time.monotonic() - self.t0, 3)
+
+    @property
+    def current(self) -> str:
+        return self._current["name"] if self._current else ""
+
+    @contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        """Time one thing the walkthrough does (a command, a server starting or stopping)."""
+        step = {"what": what, "phase": self.current, "from_s": self.now()}
+        try:
+            yield
+        finally:
+            self.steps.append({**step, "to_s": self.now()})
 
     def begin(self, name: str, what: str, weights: dict[str, int] | None = None) -> None:
         """Start the next phase; ``weights``: the router's percent per colour, if it shifts."""
@@ -111,13 +126,39 @@ class Walkthrough:
             self.router, self.ledger, phases.t0, phases.samples, self.pace.threads, SEED
         )
         self.checks: list[dict[str, Any]] = []
+        self.snapshots: list[dict[str, Any]] = []
         self.final_columns: list[str] = []
         self.rows_verified = 0
 
     def check(self, ok: bool, what: str, detail: str = "") -> None:
         """Print and keep one check; a failed one fails the run, but the run goes on."""
         print(f"  {'ok  ' if ok else 'FAIL'} {what}" + (f"\n       {detail}" if not ok else ""))
-        self.checks.append({"what": what, "ok": ok, "detail": detail})
+        self.checks.append({"what": what, "ok": ok, "detail": detail, "phase": self.phases.current})
+
+    def manage(self, deployment: Deployment, *args: str, echo: bool = True) -> str:
+        with self.phases.step(f"[{deployment.label}] manage.py {' '.join(args)}"):
+            return deployment.manage(*args, echo=echo)
+
+    def serve(self, stack: ExitStack, deployment: Deployment) -> Server:
+        with self.phases.step(f"[{deployment.label}] gunicorn starts"):
+            return stack.enter_context(deployment.serve(self.log_dir))
+
+    def snapshot(self, deployment: Deployment, label: str) -> None:
+        """Keep ``compat status`` (its text and its JSON) and the table's columns as they
+        are now: the report shows the schema phase by phase from these."""
+        text = self.manage(deployment, "compat", "status")
+        data = json.loads(self.manage(deployment, "compat", "status", "--json", echo=False))
+        self.snapshots.append(
+            {
+                "label": label,
+                "phase": self.phases.current,
+                "at_s": self.phases.now(),
+                "text": text.rstrip(),
+                "status": data,
+                "columns": self.table.columns(),
+                "legacy_view": self.table.columns(f"compat_blue.{TABLE}"),
+            }
+        )
 
     def serving(self, server: Server, relation: str) -> None:
         """Check what ``server`` reads: which relation, and in its release's fields."""
@@ -143,13 +184,16 @@ class Walkthrough:
 
     def run(self, stack: ExitStack) -> None:
         phases = self.phases
-        self.blue.manage("migrate")
+        self.manage(self.blue, "migrate")
         shelf = catalogue.shelf(self.pace.shelf, random.Random(SEED))
-        for book_id, values in zip(self.table.load(shelf), shelf, strict=True):
+        with phases.step(f"COPY {len(shelf)} books into {TABLE}"):
+            ids = self.table.load(shelf)
+        for book_id, values in zip(ids, shelf, strict=True):
             self.ledger.created("blue", book_id, values)
+        self.snapshot(self.blue, "before the rollout")
 
         phases.begin("blue serves", "release 1 starts under gunicorn as blue and takes all traffic")
-        blue = stack.enter_context(self.blue.serve(self.log_dir))
+        blue = self.serve(stack, self.blue)
         self.router.add("blue", blue.address)
         self.router.set_weights(blue=100, green=0)
         self.traffic.start()
@@ -157,16 +201,16 @@ class Walkthrough:
         time.sleep(self.pace.phase_s)
 
         phases.begin("expand", "release 2 runs `manage.py migrate` as green while blue serves")
-        self.green.manage("migrate")
+        self.manage(self.green, "migrate")
         if self.options.break_trigger:
             broken = self.table.break_sync_trigger()
             print(f"  !! --break-trigger: {', '.join(broken) or 'nothing'} now only RETURN NEW")
         self.serving(blue, f"compat_blue.{TABLE}")
-        self.green.manage("compat", "status")
+        self.snapshot(self.green, "after the expand and its backfill")
         time.sleep(self.pace.phase_s)
 
         phases.begin("start green", "release 2 starts under gunicorn as green; no traffic yet")
-        green = stack.enter_context(self.green.serve(self.log_dir))
+        green = self.serve(stack, self.green)
         self.router.add("green", green.address)
         self.serving(green, f"public.{TABLE}")
         self.show_one_book(blue, green)
@@ -209,15 +253,17 @@ class Walkthrough:
             f"stop {colour}", f"{colour} has no traffic left; its gunicorn stops, its sessions go"
         )
         self.check(self.router.drain(colour), f"no request left in flight on {colour}")
-        server.stop()
-        left = self.table.wait_until_gone(colour)
+        with self.phases.step(f"[{server.deployment.label}] gunicorn stops"):
+            server.stop()
+            left = self.table.wait_until_gone(colour)
         self.check(not left, f"no {colour} session left in the database", f"{left} still there")
 
     def end_rollout(self, how: str) -> None:
         """``compat complete`` / ``compat rollback``; a failure is reported, and the run goes
         on to check the rows anyway."""
+        self.snapshot(self.green, f"before `compat {how}`")
         try:
-            self.green.manage("compat", how)
+            self.manage(self.green, "compat", how)
         except CommandFailed as exc:
             print_indented(str(exc))
             self.check(False, f"compat {how} succeeds", exc.summary)
@@ -241,7 +287,8 @@ class Walkthrough:
         )
         for colour, other in (("blue", "green"), ("green", "blue")):
             print(f"  {colour} read {self.ledger.cross_reads[colour]} books {other} wrote last")
-        status = json.loads(survivor.manage("compat", "status", "--json", echo=False))
+        self.snapshot(survivor, f"after `compat {self.path}`")
+        status = self.snapshots[-1]["status"]
         leftovers = {kind: names for kind, names in status["leftovers"].items() if names}
         self.check(status["rollout"] is None, "no rollout is pending")
         self.check(not leftovers, "nothing of the compat layer is left", f"left: {leftovers}")
@@ -251,7 +298,7 @@ class Walkthrough:
             "bookshop.0002_rollout is " + ("unrecorded" if self.options.rollback else "applied"),
         )
 
-    def result(self, duration_s: float, aborted: str = "") -> dict[str, Any]:
+    def result(self, duration_s: float, locks: dict[str, Any], aborted: str = "") -> dict[str, Any]:
         samples = list(self.traffic.samples)
         failed = [
             f"{c['what']}: {c['detail']}" if c["detail"] else c["what"]
@@ -271,15 +318,21 @@ class Walkthrough:
             "final_columns": self.final_columns,
             "cross_reads": dict(self.ledger.cross_reads),
             "writes": _writes(self.ledger),
+            "shelf": self.pace.shelf,
             "phases": self.phases.done,
             "timeline": stats.timeline(samples),
             "error_samples": self.traffic.error_samples,
             "checks": self.checks,
+            "steps": self.phases.steps,
+            "snapshots": self.snapshots,
+            "locks": locks,
+            "machine": machine.describe(self.table.server()),
         }
 
 
 def _writes(ledger: Ledger) -> dict[str, dict[str, int]]:
-    """Creates and updates per colour, as the ledger recorded them."""
+    """Creates and updates per colour, as the ledger recorded them (blue's creates count
+    the shelf loaded before the traffic started)."""
     counts = {colour: {"creates": 0, "updates": 0} for colour in catalogue.SHAPES}
     for entry in ledger.entries.values():
         for n, (colour, _) in enumerate(entry.writes):
@@ -312,6 +365,9 @@ def main(options: Options) -> dict[str, Any]:
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="compat_demo_")))
         walkthrough = Walkthrough(options, phases, database_url, log_dir)
         stack.callback(walkthrough.table.close)
+        watch = LockWatch(database_url, TABLE, phases.t0)
+        stack.callback(watch.stop)
+        watch.start()
         aborted = ""
         try:
             walkthrough.run(stack)
@@ -320,10 +376,11 @@ def main(options: Options) -> dict[str, Any]:
             print(f"\n==> FAILED: {exc}")
         finally:
             walkthrough.traffic.stop()
+            watch.stop()
             phases.end()
         if walkthrough.traffic.error_samples:
             _show_errors(walkthrough.traffic.error_samples, log_dir)
-        return walkthrough.result(time.monotonic() - phases.t0, aborted)
+        return walkthrough.result(time.monotonic() - phases.t0, watch.summary(), aborted)
 
 
 def _show_errors(errors: Sequence[str], log_dir: Path) -> None:

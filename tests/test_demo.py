@@ -17,6 +17,14 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 240
+SECTIONS = (
+    "What was rolled out",
+    "Timeline",
+    "Latency spikes",
+    "The schema, phase by phase",
+    "Cross-colour evidence",
+    "Checks",
+)
 FINAL_COLUMNS = {
     "complete": ["id", "isbn", "name", "price", "slug"],
     "rollback": ["format", "id", "isbn", "price_cents", "title"],
@@ -36,7 +44,10 @@ def run_demo(tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess[s
     )
     output = f"--- stdout (end)\n{done.stdout[-6000:]}\n--- stderr (end)\n{done.stderr[-3000:]}"
     assert result_path.exists(), f"no result written (exit {done.returncode})\n{output}"
-    assert "<svg" in html_path.read_text(), "the HTML report has no chart"
+    page = html_path.read_text()
+    assert "<svg" in page, "the HTML report has no chart"
+    for heading in SECTIONS:
+        assert f"<h2>{heading}</h2>" in page, heading
     return done, json.loads(result_path.read_text())
 
 
@@ -74,6 +85,23 @@ def test_rollout_under_traffic_loses_nothing(tmp_path: Path, path: str) -> None:
             assert numbers["errors"] == 0, (phase["name"], colour)
             assert numbers["p99_ms"] >= numbers["p50_ms"] > 0
     assert result["timeline"], "no traffic in the timeline"
+
+    # What the report shows of the schema: compat status at each step of the rollout.
+    assert [snapshot["label"] for snapshot in result["snapshots"]] == [
+        "before the rollout",
+        "after the expand and its backfill",
+        f"before `compat {path}`",
+        f"after `compat {path}`",
+    ]
+    before, expand, *_, after = result["snapshots"]
+    assert before["status"]["rollout"] is None and after["status"]["rollout"] is None
+    (table,) = expand["status"]["rollout"]["tables"]
+    assert table["mapping"]["title"] == "name"
+    assert expand["legacy_view"] == ["id", "title", "price_cents", "isbn", "format"]
+    assert sorted(after["columns"]) == FINAL_COLUMNS[path]
+    assert all(check["ok"] and check["phase"] for check in result["checks"])
+    assert result["locks"]["samples"] > 0
+    assert result["machine"]["postgres"] and result["machine"]["cores"] > 0
 
 
 def test_a_broken_sync_trigger_fails_the_demo(tmp_path: Path) -> None:

@@ -1,14 +1,20 @@
-"""The demo's report renderers, on a synthetic rollout: no database, no Django."""
+"""The demo's report renderers, on a synthetic rollout and on a recorded quick run: no
+database, no Django, no browser."""
 
 from __future__ import annotations
 
 import copy
+import html
+import json
 import re
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from demo_project import spikes
+from demo_project.__main__ import OUT, parse_args, report_path
 from demo_project.report import render_html, render_terminal, verdict
 
 BUCKET_S = 0.5
@@ -271,3 +277,220 @@ def test_renderers_leave_the_result_alone():
     render_terminal(result, color=True)
     render_html(result)
     assert result == before
+
+
+# A quick run's result, recorded with `python -m demo_project --quick --json PATH`: what
+# the sections below render comes from a real rollout, its status output and its locks.
+QUICK_RUN = Path(__file__).resolve().parent / "data" / "demo_quick_result.json"
+
+
+@pytest.fixture
+def quick() -> dict[str, Any]:
+    return json.loads(QUICK_RUN.read_text())
+
+
+def section(page: str, title: str) -> str:
+    """The page from heading ``title`` to the next h2."""
+    start = page.index(f"<h2>{title}</h2>")
+    end = page.find("<h2>", start + 1)
+    return page[start : end if end > 0 else len(page)]
+
+
+def test_the_operations_rolled_out_are_named(quick):
+    part = section(render_html(quick), "What was rolled out")
+    kinds = re.findall(r"<td><code>(\w+Compat\w+)</code></td>", part)
+    assert kinds == [
+        "RenameCompatColumn",
+        "RenameCompatColumn",
+        "AlterCompatColumn",
+        "RemoveCompatColumn",
+        "AddCompatColumn",
+    ]
+    assert "<code>title → name</code>" in part
+    assert (
+        "up <code>price / 100.0</code>" in part
+        and "down <code>&#x27;paperback&#x27;</code>" in part
+    )
+    assert part.count("bookshop.0002_rollout") == 5
+    assert "Legacy colour blue (schema compat_blue)" in part
+
+
+def test_the_schema_and_compat_status_at_each_phase(quick):
+    part = section(render_html(quick), "The schema, phase by phase")
+    labels = re.findall(
+        r'<div class="card snapshot"><h3>([^<]*) <span class="when">phase ([^,]*),', part
+    )
+    assert labels == [
+        ("before the rollout", "setup"),
+        ("after the expand and its backfill", "expand"),
+        ("before `compat complete`", "complete"),
+        ("after `compat complete`", "verify"),
+    ]
+    cards = part.split('<div class="card snapshot">')[1:]
+    assert (
+        "every colour reads the table itself, columns <code>id</code>, <code>title</code>"
+        in cards[0]
+    )
+    assert "No rollout is pending." in cards[0]
+    expand = cards[1]
+    assert "<td><code>title</code></td><td><code>name</code></td><td>renamed" in expand
+    assert re.search(
+        r"<td><code>format</code></td><td><code>_compat_format_\w+</code></td><td>kept aside",
+        expand,
+    )
+    assert "<td>—</td><td><code>slug</code></td><td>new shape only" in expand
+    assert (
+        "legacy view shows: <code>id</code>, <code>title</code>, <code>price_cents</code>" in expand
+    )
+    assert "$ manage.py compat status\nRollout 1: legacy colour blue" in expand
+    assert "Connected sessions: 0 legacy" in cards[2]  # blue had gone before complete
+    assert "columns <code>id</code>, <code>name</code>" in cards[3]
+
+
+def test_the_cross_colour_evidence_comes_from_the_ledger(quick):
+    blue, green = quick["cross_reads"]["blue"], quick["cross_reads"]["green"]
+    assert blue > 0 and green > 0
+    for text in (
+        html.unescape(section(render_html(quick), "Cross-colour evidence")),
+        render_terminal(quick),
+    ):
+        assert f"blue read {blue:,} rows green wrote last" in text
+        assert f"green read {green:,} rows blue wrote last" in text
+        creates = quick["writes"]["blue"]["creates"] - quick["shelf"]
+        assert f"blue's traffic created {creates:,} and updated" in text
+        assert "(besides the 300 books loaded before it)" in text
+
+
+def test_every_check_is_listed_with_its_outcome(quick):
+    part = section(render_html(quick), "Checks")
+    assert f"{len(quick['checks'])} of {len(quick['checks'])} checks passed" in part
+    for check in quick["checks"]:
+        assert html.escape(check["what"]) in part
+    assert part.count('<span class="mark pass">pass</span>') == len(quick["checks"])
+
+    quick["checks"][0] = {**quick["checks"][0], "ok": False, "detail": "it is green reading"}
+    part = section(render_html(quick), "Checks")
+    assert part.count('<span class="mark fail">FAIL</span>') == 1
+    assert '<div class="bad-detail">it is green reading</div>' in part
+
+
+def test_the_server_and_machine_are_named(quick):
+    page = render_html(quick)
+    machine = quick["machine"]
+    assert f"<dt>PostgreSQL</dt><dd>{html.escape(machine['postgres_build'])}</dd>" in page
+    assert f"{machine['cores']} cores, {html.escape(machine['cpu'])}" in page
+    assert html.escape(machine["os"]) in page
+
+
+def test_the_spike_of_the_expand_is_the_migrate_holding_its_lock(quick):
+    found = spikes.explain(quick, 0.5)
+    expand = [s for s in found if s["phase"] == "expand"]
+    assert expand, found
+    (spike,) = expand
+    assert spike["colour"] == "blue" and spike["p99_ms"] > 3 * spike["typical_ms"]
+    assert spike["cause"].startswith("lock: blue's requests waited for a lock — the expand's DDL")
+    assert any("blocked by compat_green:manage.py migrate" in line for line in spike["evidence"])
+    assert any(
+        line.startswith(
+            "compat_green:manage.py migrate held ACCESS EXCLUSIVE on public.bookshop_book"
+        )
+        for line in spike["evidence"]
+    )
+    part = section(render_html(quick), "Latency spikes")
+    assert html.escape(spike["cause"]) in part
+    assert "every 50 ms" in part
+    # the chart marks each spike and stripes each ACCESS EXCLUSIVE the watcher saw
+    page = render_html(quick)
+    assert page.count('class="spike-mark"') == len(found) + 1  # and one in the legend
+    assert '<rect class="lock"' in page
+
+
+def lone_spike(**extra: Any) -> dict[str, Any]:
+    """One colour at 10 ms a bucket but one bucket at 400 ms, at 5 s of a 10 s run."""
+    timeline = [
+        {"t_s": t / 2, "colour": "green", "requests": 20, "p99_ms": 400.0 if t == 10 else 10.0}
+        for t in range(20)
+    ]
+    phases = [
+        {"name": "before", "start_s": 0.0, "end_s": 4.8},
+        {"name": "after", "start_s": 4.8, "end_s": 10.0},
+    ]
+    return {"timeline": timeline, "phases": phases, **extra}
+
+
+def test_a_spike_with_no_lock_and_no_step_is_called_noise():
+    (spike,) = spikes.explain(lone_spike(), 0.5)
+    assert (spike["t_s"], spike["phase"], spike["boundary"]) == (5.0, "after", True)
+    assert spike["cause"].startswith("no step, lock or cold start")
+    assert spike["evidence"] == []
+
+
+def test_a_step_running_without_a_lock_wait_is_cpu():
+    steps = [{"what": "[green] manage.py compat status", "from_s": 4.9, "to_s": 5.3}]
+    (spike,) = spikes.explain(
+        lone_spike(steps=steps, locks={"period_s": 0.05, "intervals": []}), 0.5
+    )
+    assert spike["cause"].startswith("CPU: no lock wait seen (sampled every 50 ms) while [green]")
+    assert spike["evidence"] == ["step [green] manage.py compat status ran 4.90–5.30 s"]
+
+
+def test_a_lock_held_elsewhere_in_time_explains_nothing():
+    held = {
+        "from_s": 8.0,
+        "to_s": 8.2,
+        "app": "compat_green:manage.py compat rollback",
+        "mode": "AccessExclusiveLock",
+        "relation": "public.t",
+        "granted": True,
+        "queries": [],
+        "blocked_by": "",
+    }
+    locks = {"period_s": 0.05, "intervals": [held]}
+    assert spikes.explain(lone_spike(locks=locks), 0.5)[0]["cause"].startswith("no step")
+    locks["intervals"] = [{**held, "from_s": 5.2, "to_s": 5.3}]
+    (spike,) = spikes.explain(lone_spike(locks=locks), 0.5)
+    assert spike["cause"].startswith(
+        "lock: green's requests ran into an ACCESS EXCLUSIVE lock — rollback's"
+    )
+    assert "held ACCESS EXCLUSIVE on public.t (5.20–5.30 s)" in spike["evidence"][0]
+
+
+def test_first_requests_of_a_colour_are_a_cold_start_and_small_p99s_no_spike():
+    result = lone_spike()
+    result["timeline"][0]["p99_ms"] = 300.0
+    first, _ = spikes.explain(result, 0.5)
+    assert first["cause"].startswith("cold start: green's first requests")
+    for sample in result["timeline"]:
+        sample["p99_ms"] = min(sample["p99_ms"], spikes.SPIKE_MIN_MS - 1)
+    assert spikes.explain(result, 0.5) == []
+    assert "No latency spike." in render_html(result)
+
+
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        ([], "report.html"),
+        (["--quick"], "report-quick.html"),
+        (["--rollback", "--quick"], "report-quick.html"),
+    ],
+)
+def test_a_quick_run_leaves_the_full_runs_report_alone(argv, name):
+    assert report_path(parse_args(argv)) == OUT / name
+    assert report_path(parse_args([*argv, "--html", "elsewhere.html"])) == Path("elsewhere.html")
+
+
+def test_the_locks_each_command_took_are_listed_first_to_last(quick):
+    part = section(render_html(quick), "Locks the rollout took")
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td><code>([^<]*)</code></td>"
+        r'<td class="window">([\d.]+)–([\d.]+) s</td>',
+        part,
+    )
+    assert ("compat_green:manage.py migrate", "ACCESS EXCLUSIVE", "public.bookshop_book") in [
+        row[:3] for row in rows
+    ]
+    assert ("compat_blue:gunicorn waiting", "ROW SHARE", "public.bookshop_book") in [
+        row[:3] for row in rows
+    ]
+    assert [float(row[3]) for row in rows] == sorted(float(row[3]) for row in rows)
+    assert all(row[0].endswith(" waiting") or "manage.py " in row[0] for row in rows)
