@@ -50,6 +50,7 @@ from django.db.migrations.operations import (
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.questioner import InteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
+from django.db.migrations.utils import get_references
 from django.db.models import NOT_PROVIDED
 
 from . import conf
@@ -224,10 +225,15 @@ def _has_db_default(field: models.Field) -> bool:
 
 
 def default_literal(field: models.Field, connection) -> str | None:
-    """The SQL literal of what a row inserted without the column would get from Django."""
+    """The SQL literal of what a row inserted without the column would get from Django.
+
+    Django 5.0 wraps a constant ``db_default`` in ``Value``; 5.1+ keeps it as given.
+    """
     db_default = getattr(field, "db_default", NOT_PROVIDED)
     if isinstance(db_default, models.Value):
         return sql_literal(field, db_default.value, connection)
+    if _has_db_default(field) and not hasattr(db_default, "resolve_expression"):
+        return sql_literal(field, db_default, connection)
     if field.has_default():
         return sql_literal(field, constant_default(field), connection)
     if field.blank and field.empty_strings_allowed:  # Django stores "" then
@@ -364,6 +370,15 @@ class Rewriter:
     def _field(self, app_label: str, model_name: str, name: str) -> models.Field:
         return self.state.models[app_label, model_name.lower()].fields[name]
 
+    def _referenced(self, app_label: str, model_name: str, name: str) -> bool:
+        """Whether a foreign key (``to_field``) of some model points at this field."""
+        field = (name, self._field(app_label, model_name, name))
+        references = get_references(self.state, (app_label, model_name.lower()), field)
+        return any(
+            reference.to and getattr(other, "db_constraint", False)
+            for _, _, other, reference in references
+        )
+
     def _new_default(self, field: models.Field, preserve_default: bool) -> str | None:
         """What a row gets that has no value yet: the one-off default Django asked for
         (``preserve_default=False``), or the field's own."""
@@ -426,9 +441,14 @@ class Rewriter:
         new_field = operation.field
         if old_field.many_to_many or old_field.primary_key or new_field.primary_key:
             return operation  # compat operations change no primary key; Django's way stays
+        if self._referenced(app_label, operation.model_name, operation.name):
+            return operation  # AlterCompatColumn refuses it: foreign keys would detach
         old = column_of(operation.name, old_field, self.apps_in_order[::-1], self.connection)
         new = column_of(operation.name, new_field, self.apps_in_order, self.connection)
-        if old == new:
+        # The legacy colour's INSERTs leave a column with a db_default out: dropping the
+        # default would give its rows NULL, so the legacy view keeps it until complete.
+        drops_default = _has_db_default(old_field) and not _has_db_default(new_field)
+        if old == new and not drops_default:
             return operation
         before = _columns(self.state, app_label, operation.model_name)
         after = tuple(new.name if name == old.name else name for name in before)

@@ -1,0 +1,85 @@
+"""Model edits an adversarial review of makemigrations' compat operations found broken.
+
+One test per edit, named after it: what makemigrations writes for it, and where the
+break showed on a real database, that the written migration now serves the legacy
+colour through the rollout.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import models
+from django.db.migrations.operations import AlterField
+
+from compat_views.operations import AlterCompatColumn
+from tests.autodetect_harness import APP, migrations_dir, model, state, write  # noqa: F401
+from tests.harness import compat, leftovers, migrate, model_at, rows
+from tests.test_autodetect_lifecycle import loaded
+from tests.test_autodetector import operations
+
+ISBN = models.CharField(max_length=20, unique=True)
+
+
+def test_null_to_not_null_with_a_db_default_coalesces_to_it():
+    """Django 5.1+ keeps a constant db_default as given, not wrapped in Value."""
+    (operation,) = operations(
+        state(model(n=models.IntegerField(null=True))),
+        state(model(n=models.IntegerField(db_default=3))),
+    )
+    assert (type(operation), operation.up, operation.down) == (
+        AlterCompatColumn,
+        "COALESCE(n, 3)",
+        "n",
+    )
+    (operation,) = operations(
+        state(model(n=models.IntegerField(db_default=3))),
+        state(model(n=models.IntegerField(null=True, db_default=3))),
+    )
+    assert (operation.up, operation.down) == ("n", "COALESCE(n, 3)")
+
+
+def author_and_book(code_length: int):
+    code = models.CharField(max_length=code_length, unique=True)
+    book = models.ForeignKey("bookshop.Author", models.CASCADE, to_field="code")
+    return state(model("Author", code=code), model(isbn=ISBN, author=book))
+
+
+@pytest.mark.usefixtures("migrations_dir")
+def test_widening_a_column_foreign_keys_reference_stays_a_plain_alter_field(db):
+    """AlterCompatColumn refuses such a column at migrate ("change it in a plain
+    migration"): makemigrations must not write one."""
+    (path,) = write(author_and_book(10), author_and_book(20))
+    migrate(APP, "0001_initial", database="legacy")
+    migrate(APP, path.stem)
+    (operation,) = loaded(path.stem).operations
+    assert type(operation) is AlterField
+    assert rows(
+        "SELECT table_name, character_maximum_length FROM information_schema.columns "
+        "WHERE column_name IN ('code', 'author_id') ORDER BY 1"
+    ) == [("bookshop_author", 20), ("bookshop_book", 20)]
+
+
+@pytest.mark.usefixtures("migrations_dir")
+def test_removing_a_db_default_keeps_it_for_the_legacy_colour(db):
+    """The legacy colour's INSERTs leave the column out; a plain AlterField drops the
+    default under them and their rows fail NOT NULL."""
+    (path,) = write(
+        state(model(isbn=ISBN, n=models.IntegerField(db_default=3))),
+        state(model(isbn=ISBN, n=models.IntegerField())),
+    )
+    (operation,) = loaded(path.stem).operations
+    assert (type(operation), operation.up, operation.down) == (AlterCompatColumn, "n", "n")
+    migrate(APP, "0001_initial", database="legacy")
+    Legacy = model_at(APP, "0001_initial", "Book").objects.using("legacy")
+    Legacy.create(isbn="1")
+    migrate(APP, path.stem)
+    Legacy.create(isbn="2")
+    New = model_at(APP, path.stem, "Book").objects.using("default")
+    New.create(isbn="3", n=5)
+    assert list(New.order_by("isbn").values_list("n", flat=True)) == [3, 3, 5]
+    compat("complete")
+    assert leftovers() == {}
+    assert rows(
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_name = 'bookshop_book' AND column_name = 'n'"
+    ) == [(None,)]
