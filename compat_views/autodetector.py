@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from itertools import groupby
 from types import ModuleType
 
 import psycopg
@@ -336,6 +337,8 @@ class Rewriter:
 
     def migrations(self, app_label: str, migrations: list[Migration]) -> None:
         """Rewrite an app's new migrations in place, in their order."""
+        for migration in migrations:
+            migration.operations = self._adds_first(app_label, migration.operations)
         operations = [op for migration in migrations for op in migration.operations]
         position = 0
         for migration in migrations:
@@ -344,6 +347,32 @@ class Rewriter:
                 position += 1
                 rewritten.append(self.operation(app_label, operation, operations[position:]))
             migration.operations = rewritten
+
+    def _adds_first(self, app_label: str, operations: list[Operation]) -> list[Operation]:
+        """Django removes fields before it adds them. During a rollout a removed column
+        lives on until complete, so adding first lets an added column's ``up`` read the
+        removed one and the removed column's ``down`` read the added one: a field replaced
+        by one of another name and type (a rename Django could not see) keeps its values.
+        A run of additions and removals whose columns collide keeps Django's order."""
+        result = []
+        for changes_fields, run in groupby(
+            operations, lambda op: isinstance(op, (AddField, RemoveField))
+        ):
+            run = list(run)
+            if changes_fields and not self._collide(app_label, run):
+                run.sort(key=lambda op: isinstance(op, RemoveField))  # stable: adds first
+            result.extend(run)
+        return result
+
+    def _collide(self, app_label: str, run: list[Operation]) -> bool:
+        added = {_bound(op.name, op.field).column for op in run if isinstance(op, AddField)}
+        for op in run:
+            if isinstance(op, RemoveField):
+                model_state = self.state.models.get((app_label, op.model_name_lower))
+                field = model_state.fields.get(op.name) if model_state else None
+                if field is None or _bound(op.name, field).column in added:
+                    return True
+        return False
 
     def operation(self, app_label: str, operation: Operation, later: list[Operation]):
         """The operation to write instead of ``operation``, moving the state past it."""

@@ -11,9 +11,9 @@ import pytest
 from django.db import models
 from django.db.migrations.operations import AlterField
 
-from compat_views.operations import AlterCompatColumn
-from tests.autodetect_harness import APP, migrations_dir, model, state, write  # noqa: F401
-from tests.harness import compat, leftovers, migrate, model_at, rows
+from compat_views.operations import AddCompatColumn, AlterCompatColumn, RemoveCompatColumn
+from tests.autodetect_harness import APP, fill, migrations_dir, model, state, write  # noqa: F401
+from tests.harness import columns, compat, leftovers, migrate, model_at, rows
 from tests.test_autodetect_lifecycle import loaded
 from tests.test_autodetector import operations
 
@@ -83,3 +83,39 @@ def test_removing_a_db_default_keeps_it_for_the_legacy_colour(db):
         "SELECT column_default FROM information_schema.columns "
         "WHERE table_name = 'bookshop_book' AND column_name = 'n'"
     ) == [(None,)]
+
+
+@pytest.mark.usefixtures("migrations_dir")
+def test_rename_and_alter_of_one_field_in_one_release_keeps_its_values(db):
+    """Django sees a field renamed and changed at once as a removal and an addition; in
+    its order (removal first) neither expression can read the other column, so complete
+    would drop the old column's values. Added first, both can."""
+    (path,) = write(
+        state(model(isbn=ISBN, title=models.CharField(max_length=100))),
+        state(model(isbn=ISBN, name=models.CharField(max_length=300))),
+    )
+    add, remove = loaded(path.stem).operations
+    assert (type(add), type(remove)) == (AddCompatColumn, RemoveCompatColumn)
+    assert "columns before this operation (id, isbn, title)" in str.__str__(add.up)
+    assert "columns after this operation (id, isbn, name)" in str.__str__(remove.down)
+    fill(path, "title", "left(name, 100)")
+    migrate(APP, "0001_initial", database="legacy")
+    Legacy = model_at(APP, "0001_initial", "Book").objects.using("legacy")
+    Legacy.create(isbn="1", title="Dune")
+    migrate(APP, path.stem)
+    New = model_at(APP, path.stem, "Book").objects.using("default")
+    New.create(isbn="2", name="E" * 150)
+    Legacy.create(isbn="3", title="Emma")
+    assert list(New.order_by("isbn").values_list("name", flat=True)) == ["Dune", "E" * 150, "Emma"]
+    assert Legacy.get(isbn="2").title == "E" * 100
+
+    compat("rollback")
+    assert columns("bookshop_book") == ["id", "isbn", "title"]
+    migrate(APP, path.stem)
+    compat("complete")
+    assert leftovers() == {}
+    assert rows("SELECT isbn, name FROM bookshop_book ORDER BY isbn") == [
+        ("1", "Dune"),
+        ("2", "E" * 100),  # rollback kept the legacy colour's copy
+        ("3", "Emma"),
+    ]
