@@ -274,7 +274,7 @@ def ask(questioner, question: Question) -> str | None:
 
     A questioner with ``ask_compat_expression(question)`` answers itself; Django's
     interactive one (``makemigrations`` without ``--noinput``) prompts, as it does for a
-    one-off default; any other cannot ask.
+    one-off default, and a closed stdin answers nothing; any other cannot ask.
     """
     custom = getattr(questioner, "ask_compat_expression", None)
     if custom is not None:
@@ -287,7 +287,11 @@ def ask(questioner, question: Question) -> str | None:
         "migrate."
     )
     questioner.prompt_output.write(">>> ", ending="")
-    return input().strip() or None
+    try:
+        return input().strip() or None
+    except EOFError:  # stdin closed (a script, CI): no answer, as an empty one
+        questioner.prompt_output.write("")
+        return None
 
 
 def _model_of(operation: Operation) -> str:

@@ -11,10 +11,11 @@ import pytest
 from django.db import models
 from django.db.migrations.operations import AlterField
 
-from compat_views.operations import AddCompatColumn, AlterCompatColumn, RemoveCompatColumn
+from compat_views.operations import FILL_IN, AddCompatColumn, AlterCompatColumn, RemoveCompatColumn
 from tests.autodetect_harness import APP, fill, migrations_dir, model, state, write  # noqa: F401
 from tests.harness import columns, compat, leftovers, migrate, model_at, rows
 from tests.test_autodetect_lifecycle import loaded
+from tests.test_autodetect_makemigrations import RELEASE2, make, release1_only
 from tests.test_autodetector import operations
 
 ISBN = models.CharField(max_length=20, unique=True)
@@ -119,3 +120,16 @@ def test_rename_and_alter_of_one_field_in_one_release_keeps_its_values(db):
         ("2", "E" * 100),  # rollback kept the legacy colour's copy
         ("3", "Emma"),
     ]
+
+
+@pytest.mark.usefixtures("db", "migrations_dir")  # makemigrations checks the history
+def test_interactive_makemigrations_with_stdin_closed_leaves_a_placeholder(settings, monkeypatch):
+    """Django only asks its own questions; the `down` prompt of a removal found stdin at
+    its end (a script without --noinput) and makemigrations died of EOFError."""
+    settings.COMPAT_VIEWS_AUTODETECTOR = True
+    release1_only()
+    printed = make(monkeypatch, answers="y\n1\n1\n")  # Django's questions, not ours
+    assert "RemoveCompatColumn('book', 'price_cents') needs `down`" in printed
+    remove = loaded(RELEASE2).operations[2]
+    assert isinstance(remove, RemoveCompatColumn)
+    assert isinstance(remove.down, FILL_IN)
