@@ -225,6 +225,10 @@ def _has_db_default(field: models.Field) -> bool:
     return getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED  # Django 5.0+
 
 
+def _generated(field: models.Field) -> bool:
+    return getattr(field, "generated", False)  # a GeneratedField, Django 5.0+
+
+
 def default_literal(field: models.Field, connection) -> str | None:
     """The SQL literal of what a row inserted without the column would get from Django.
 
@@ -433,7 +437,8 @@ class Rewriter:
         field = self._field(app_label, operation.model_name, operation.name)
         if field.many_to_many:
             return operation
-        if field.null or _has_db_default(field) or default_serves_rows(field):
+        if field.null or _has_db_default(field) or _generated(field) or default_serves_rows(field):
+            # PostgreSQL gives the column its value (a generated one: always; it takes none)
             return RemoveCompatColumn(operation.model_name, operation.name)
         old = column_of(operation.name, field, self.apps_in_order, self.connection)
         remaining = _columns(self.state, app_label, operation.model_name)
@@ -451,8 +456,8 @@ class Rewriter:
     def add_field(self, app_label: str, operation: AddField):
         field = operation.field
         preserved = operation.preserve_default
-        if field.many_to_many or field.null or _has_db_default(field):
-            return operation
+        if field.many_to_many or field.null or _has_db_default(field) or _generated(field):
+            return operation  # AddCompatColumn refuses a generated one: no rollout rewrites
         if preserved and default_serves_rows(field):
             return AddCompatColumn(operation.model_name, operation.name, field)
         new = column_of(operation.name, field, self.apps_in_order, self.connection)

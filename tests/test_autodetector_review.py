@@ -10,7 +10,7 @@ from __future__ import annotations
 import django
 import pytest
 from django.db import models
-from django.db.migrations.operations import AlterField
+from django.db.migrations.operations import AddField, AlterField
 
 from compat_views.operations import FILL_IN, AddCompatColumn, AlterCompatColumn, RemoveCompatColumn
 from tests.autodetect_harness import APP, fill, migrations_dir, model, state, write  # noqa: F401
@@ -20,7 +20,9 @@ from tests.test_autodetect_makemigrations import RELEASE2, make, release1_only
 from tests.test_autodetector import operations
 
 ISBN = models.CharField(max_length=20, unique=True)
-needs_db_default = pytest.mark.skipif(django.VERSION < (5, 0), reason="db_default is 5.0+")
+needs_db_default = pytest.mark.skipif(
+    django.VERSION < (5, 0), reason="db_default and GeneratedField are 5.0+"
+)
 
 
 @needs_db_default
@@ -137,3 +139,44 @@ def test_interactive_makemigrations_with_stdin_closed_leaves_a_placeholder(setti
     remove = loaded(RELEASE2).operations[2]
     assert isinstance(remove, RemoveCompatColumn)
     assert isinstance(remove.down, FILL_IN)
+
+
+def with_generated(**fields):
+    plus_one = models.GeneratedField(
+        expression=models.F("a") + 1, output_field=models.IntegerField(), db_persist=True
+    )
+    return state(model(isbn=ISBN, a=models.IntegerField(), **fields, b=plus_one))
+
+
+@needs_db_default
+@pytest.mark.usefixtures("migrations_dir")
+def test_adding_a_generated_field_stays_a_plain_add_field(db):
+    """AddCompatColumn refuses a GeneratedField (adding one rewrites the table, which no
+    rollout does); makemigrations wrote one anyway, with up="''" for an integer."""
+    (path,) = write(state(model(isbn=ISBN, a=models.IntegerField())), with_generated())
+    (operation,) = loaded(path.stem).operations
+    assert type(operation) is AddField
+    migrate(APP, "0001_initial", database="legacy")
+    migrate(APP, path.stem)
+    model_at(APP, "0001_initial", "Book").objects.using("legacy").create(isbn="1", a=1)
+    assert rows("SELECT b FROM bookshop_book") == [(2,)]
+
+
+@needs_db_default
+@pytest.mark.usefixtures("migrations_dir")
+def test_removing_a_generated_field_asks_for_no_down(db):
+    """PostgreSQL computes the retained column for the new colour's rows; a `down` for it
+    is refused at migrate, and makemigrations asked for one."""
+    (path,) = write(with_generated(), state(model(isbn=ISBN, a=models.IntegerField())))
+    (operation,) = loaded(path.stem).operations
+    assert (type(operation), operation.down) == (RemoveCompatColumn, None)
+    migrate(APP, "0001_initial", database="legacy")
+    Legacy = model_at(APP, "0001_initial", "Book").objects.using("legacy")
+    Legacy.create(isbn="1", a=1)
+    migrate(APP, path.stem)
+    model_at(APP, path.stem, "Book").objects.using("default").create(isbn="2", a=2)
+    assert list(Legacy.order_by("isbn").values_list("b", flat=True)) == [2, 3]
+    compat("rollback")
+    migrate(APP, path.stem)
+    compat("complete")
+    assert (leftovers(), columns("bookshop_book")) == ({}, ["id", "isbn", "a"])
