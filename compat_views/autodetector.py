@@ -229,20 +229,24 @@ def _generated(field: models.Field) -> bool:
     return getattr(field, "generated", False)  # a GeneratedField, Django 5.0+
 
 
-def default_literal(field: models.Field, connection) -> str | None:
-    """The SQL literal of what a row inserted without the column would get from Django.
+def default_literal(
+    field: models.Field, connection, target: models.Field | None = None
+) -> str | None:
+    """The SQL literal of what a row inserted without the column would get from Django;
+    ``target`` is the field its value is stored as (a foreign key's target), if not itself.
 
     Django 5.0 wraps a constant ``db_default`` in ``Value``; 5.1+ keeps it as given.
     """
+    stored_as = target or field
     db_default = getattr(field, "db_default", NOT_PROVIDED)
     if isinstance(db_default, models.Value):
-        return sql_literal(field, db_default.value, connection)
+        return sql_literal(stored_as, db_default.value, connection)
     if _has_db_default(field) and not hasattr(db_default, "resolve_expression"):
-        return sql_literal(field, db_default, connection)
+        return sql_literal(stored_as, db_default, connection)
     if field.has_default():
-        return sql_literal(field, constant_default(field), connection)
+        return sql_literal(stored_as, constant_default(field), connection)
     if field.blank and field.empty_strings_allowed:  # Django stores "" then
-        return sql_literal(field, "", connection)
+        return sql_literal(stored_as, "", connection)
     return None
 
 
@@ -416,12 +420,24 @@ class Rewriter:
             for _, _, other, reference in references
         )
 
+    def _stored_as(self, field: models.Field, apps_in_order) -> models.Field | None:
+        """The field a foreign key's values are stored as (its target); None for others,
+        which store their own (a state's foreign key cannot prepare a value itself)."""
+        relation = field.is_relation and not field.many_to_many
+        return _target(field, apps_in_order) if relation else None
+
     def _new_default(self, field: models.Field, preserve_default: bool) -> str | None:
         """What a row gets that has no value yet: the one-off default Django asked for
         (``preserve_default=False``), or the field's own."""
+        target = self._stored_as(field, self.apps_in_order)
         if preserve_default:
-            return default_literal(field, self.connection)
-        return sql_literal(field, field.default, self.connection)
+            return default_literal(field, self.connection, target)
+        return sql_literal(target or field, field.default, self.connection)
+
+    def _old_default(self, field: models.Field) -> str | None:
+        """What a row the legacy colour inserts without the column gets."""
+        target = self._stored_as(field, self.apps_in_order[::-1])
+        return default_literal(field, self.connection, target)
 
     def _expression(self, question: Question, written: str | None) -> str:
         if written is not None:
@@ -448,7 +464,7 @@ class Rewriter:
             tuple(name for name in remaining if name != old.name),
             old.type,
             old.name,
-            default_literal(field, self.connection) or _example(old.type),
+            self._old_default(field) or _example(old.type),
         )
         down = self._expression(question, None)
         return RemoveCompatColumn(operation.model_name, operation.name, down=down)
@@ -493,7 +509,7 @@ class Rewriter:
         field = _without_one_off(new_field, operation.preserve_default)
         what = AlterCompatColumn(operation.model_name, operation.name, field, "", "").what
         new_default = self._new_default(new_field, operation.preserve_default)
-        old_default = default_literal(old_field, self.connection)
+        old_default = self._old_default(old_field)
         up, up_hint = converted(old, new, new_default, to_legacy=False)
         down, down_hint = converted(new, old, old_default, to_legacy=True)
         up = self._expression(Question(what, "up", before, new.type, new.name, up_hint), up)

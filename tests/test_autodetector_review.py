@@ -13,8 +13,8 @@ from django.db import models
 from django.db.migrations.operations import AddField, AlterField
 
 from compat_views.operations import FILL_IN, AddCompatColumn, AlterCompatColumn, RemoveCompatColumn
-from tests.autodetect_harness import APP, fill, migrations_dir, model, state, write  # noqa: F401
-from tests.harness import columns, compat, leftovers, migrate, model_at, rows
+from tests.autodetect_harness import APP, Yes, fill, migrations_dir, model, state, write  # noqa: F401
+from tests.harness import apps_at, columns, compat, leftovers, migrate, model_at, rows
 from tests.test_autodetect_lifecycle import loaded
 from tests.test_autodetect_makemigrations import RELEASE2, make, release1_only
 from tests.test_autodetector import operations
@@ -180,3 +180,36 @@ def test_removing_a_generated_field_asks_for_no_down(db):
     migrate(APP, path.stem)
     compat("complete")
     assert (leftovers(), columns("bookshop_book")) == ({}, ["id", "isbn", "a"])
+
+
+class OneOff(Yes):
+    """Answers Django's one-off default questions with ``value``."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def ask_not_null_addition(self, field_name, model_name):
+        return self.value
+
+
+@pytest.mark.usefixtures("migrations_dir")
+def test_adding_a_not_null_foreign_key_with_a_one_off_default_writes_it_as_up(db):
+    """A state's foreign key cannot prepare a value (its target is a lazy reference), so
+    the one-off default Django had asked for became a placeholder asking again."""
+    author = model("Author", name=models.CharField(max_length=100))
+    book = models.ForeignKey("bookshop.Author", models.CASCADE)
+    (path,) = write(
+        state(author, model(isbn=ISBN)), state(author, model(isbn=ISBN, author=book)), OneOff(1)
+    )
+    (operation,) = loaded(path.stem).operations
+    assert (type(operation), operation.up) == (AddCompatColumn, "1")
+    migrate(APP, "0001_initial", database="legacy")
+    legacy = apps_at(APP, "0001_initial")
+    legacy.get_model(APP, "Author").objects.using("legacy").create(name="Herbert")
+    legacy.get_model(APP, "Book").objects.using("legacy").create(isbn="1")
+    migrate(APP, path.stem)
+    legacy.get_model(APP, "Book").objects.using("legacy").create(isbn="2")
+    assert rows("SELECT isbn, author_id FROM bookshop_book ORDER BY isbn") == [("1", 1), ("2", 1)]
+    compat("complete")
+    assert leftovers() == {}
