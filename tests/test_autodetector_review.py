@@ -12,7 +12,14 @@ import pytest
 from django.db import models
 from django.db.migrations.operations import AddField, AlterField
 
-from compat_views.operations import FILL_IN, AddCompatColumn, AlterCompatColumn, RemoveCompatColumn
+from compat_views.operations import (
+    FILL_IN,
+    AddCompatColumn,
+    AlterCompatColumn,
+    RemoveCompatColumn,
+    RenameCompatColumn,
+    RenameCompatModel,
+)
 from tests.autodetect_harness import APP, Yes, fill, migrations_dir, model, state, write  # noqa: F401
 from tests.harness import apps_at, columns, compat, leftovers, migrate, model_at, rows
 from tests.test_autodetect_lifecycle import loaded
@@ -213,3 +220,19 @@ def test_adding_a_not_null_foreign_key_with_a_one_off_default_writes_it_as_up(db
     assert rows("SELECT isbn, author_id FROM bookshop_book ORDER BY isbn") == [("1", 1), ("2", 1)]
     compat("complete")
     assert leftovers() == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Django asks about a model rename only when the model's fields are unchanged, so "
+    "renaming a model and one of its fields at once is CreateModel + RemoveCompatModel: the "
+    "new colour starts on an empty table and complete drops the old one. Asking the rename "
+    "itself (and diffing the two models' fields) is not built; the README says to run "
+    "makemigrations twice, the model rename first.",
+)
+def test_rename_model_and_one_of_its_fields_at_once_is_a_rename():
+    found = operations(
+        state(model("Author", name=models.CharField(max_length=100))),
+        state(model("Writer", full_name=models.CharField(max_length=100))),
+    )
+    assert [type(op) for op in found] == [RenameCompatModel, RenameCompatColumn]
