@@ -517,7 +517,18 @@ class Rewriter:
         return AlterCompatColumn(operation.model_name, operation.name, field, up, down)
 
     def rename_model(self, app_label: str, operation: RenameModel):
+        if self._many_to_many_named_after(app_label, operation.old_name_lower):
+            return operation  # RenameCompatModel refuses it: Django renames those tables too
         return RenameCompatModel(operation.old_name, operation.new_name)
+
+    def _many_to_many_named_after(self, app_label: str, model_name: str) -> bool:
+        """Whether a many-to-many table Django made (no ``through``) is named after the
+        model, or has a column that is: one of its own fields, or one pointing at it."""
+        own = self.state.models[app_label, model_name].fields.values()
+        pointing = (field for *_, field, _ in get_references(self.state, (app_label, model_name)))
+        return any(
+            field.many_to_many and field.remote_field.through is None for field in (*own, *pointing)
+        )
 
     def delete_model(self, app_label: str, operation: DeleteModel):
         return RemoveCompatModel(operation.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import django
 import pytest
 from django.db import models
-from django.db.migrations.operations import AddField, AlterField
+from django.db.migrations.operations import AddField, AlterField, RenameModel
 
 from compat_views.operations import (
     FILL_IN,
@@ -236,3 +236,25 @@ def test_rename_model_and_one_of_its_fields_at_once_is_a_rename():
         state(model("Writer", full_name=models.CharField(max_length=100))),
     )
     assert [type(op) for op in found] == [RenameCompatModel, RenameCompatColumn]
+
+
+def tagged(tag: str, book: str = "Book"):
+    return state(
+        model(tag, name=models.CharField(max_length=100)),
+        model(book, isbn=ISBN, tags=models.ManyToManyField(f"bookshop.{tag}")),
+    )
+
+
+@pytest.mark.usefixtures("migrations_dir")
+def test_renaming_a_model_a_many_to_many_table_is_named_after_stays_a_plain_rename_model(db):
+    """RenameCompatModel refuses such a model at migrate ("rename the model in a plain
+    migration"): Django renames the table or its column with it. compat check flags the
+    plain one."""
+    (operation,) = operations(tagged("Tag", "Book"), tagged("Tag", "Volume"))  # its own field
+    assert type(operation) is RenameModel
+    (path,) = write(tagged("Tag"), tagged("Label"))  # a field pointing at it
+    (operation,) = loaded(path.stem).operations
+    assert type(operation) is RenameModel
+    migrate(APP, "0001_initial", database="legacy")
+    migrate(APP, path.stem)
+    assert columns("bookshop_book_tags") == ["id", "book_id", "label_id"]
