@@ -8,7 +8,9 @@ RenameCompatColumn, RemoveField → RemoveCompatColumn, a column-changing AlterF
 AlterCompatColumn, a NOT NULL AddField the legacy colour could not insert without →
 AddCompatColumn, RenameModel → RenameCompatModel, DeleteModel → RemoveCompatModel.
 Everything else (a nullable field, a field with a db_default, a new model, an AlterField
-that changes no column) stays plain.
+that changes no column) stays plain, and so does what a compat operation would refuse at
+migrate (a primary key, a column foreign keys point at, an added generated field, a model
+a many-to-many table is named after): ``compat check`` says what to do about those.
 
 ``Rewriter`` does the replacing over the operations and the project state before them,
 with no database, so it is tested on two ProjectStates. Where an expression has a form
@@ -377,6 +379,8 @@ class Rewriter:
         return result
 
     def _collide(self, app_label: str, run: list[Operation]) -> bool:
+        """Whether an added column takes a removed one's name (or a removed field is not
+        where the state says), so that adding first would fail."""
         added = {_bound(op.name, op.field).column for op in run if isinstance(op, AddField)}
         for op in run:
             if isinstance(op, RemoveField):
