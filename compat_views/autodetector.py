@@ -8,7 +8,9 @@ RenameCompatColumn, RemoveField → RemoveCompatColumn, a column-changing AlterF
 AlterCompatColumn, a NOT NULL AddField the legacy colour could not insert without →
 AddCompatColumn, RenameModel → RenameCompatModel, DeleteModel → RemoveCompatModel.
 Everything else (a nullable field, a field with a db_default, a new model, an AlterField
-that changes no column) stays plain.
+that changes no column) stays plain, and so does what a compat operation would refuse at
+migrate (a primary key, a column foreign keys point at, an added generated field, a model
+a many-to-many table is named after): ``compat check`` says what to do about those.
 
 ``Rewriter`` does the replacing over the operations and the project state before them,
 with no database, so it is tested on two ProjectStates. Where an expression has a form
@@ -28,6 +30,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from itertools import groupby
 from types import ModuleType
 
 import psycopg
@@ -50,6 +53,7 @@ from django.db.migrations.operations import (
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.questioner import InteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
+from django.db.migrations.utils import get_references
 from django.db.models import NOT_PROVIDED
 
 from . import conf
@@ -223,15 +227,28 @@ def _has_db_default(field: models.Field) -> bool:
     return getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED  # Django 5.0+
 
 
-def default_literal(field: models.Field, connection) -> str | None:
-    """The SQL literal of what a row inserted without the column would get from Django."""
+def _generated(field: models.Field) -> bool:
+    return getattr(field, "generated", False)  # a GeneratedField, Django 5.0+
+
+
+def default_literal(
+    field: models.Field, connection, target: models.Field | None = None
+) -> str | None:
+    """The SQL literal of what a row inserted without the column would get from Django;
+    ``target`` is the field its value is stored as (a foreign key's target), if not itself.
+
+    Django 5.0 wraps a constant ``db_default`` in ``Value``; 5.1+ keeps it as given.
+    """
+    stored_as = target or field
     db_default = getattr(field, "db_default", NOT_PROVIDED)
     if isinstance(db_default, models.Value):
-        return sql_literal(field, db_default.value, connection)
+        return sql_literal(stored_as, db_default.value, connection)
+    if _has_db_default(field) and not hasattr(db_default, "resolve_expression"):
+        return sql_literal(stored_as, db_default, connection)
     if field.has_default():
-        return sql_literal(field, constant_default(field), connection)
+        return sql_literal(stored_as, constant_default(field), connection)
     if field.blank and field.empty_strings_allowed:  # Django stores "" then
-        return sql_literal(field, "", connection)
+        return sql_literal(stored_as, "", connection)
     return None
 
 
@@ -267,7 +284,7 @@ def ask(questioner, question: Question) -> str | None:
 
     A questioner with ``ask_compat_expression(question)`` answers itself; Django's
     interactive one (``makemigrations`` without ``--noinput``) prompts, as it does for a
-    one-off default; any other cannot ask.
+    one-off default, and a closed stdin answers nothing; any other cannot ask.
     """
     custom = getattr(questioner, "ask_compat_expression", None)
     if custom is not None:
@@ -280,7 +297,11 @@ def ask(questioner, question: Question) -> str | None:
         "migrate."
     )
     questioner.prompt_output.write(">>> ", ending="")
-    return input().strip() or None
+    try:
+        return input().strip() or None
+    except EOFError:  # stdin closed (a script, CI): no answer, as an empty one
+        questioner.prompt_output.write("")
+        return None
 
 
 def _model_of(operation: Operation) -> str:
@@ -330,6 +351,8 @@ class Rewriter:
 
     def migrations(self, app_label: str, migrations: list[Migration]) -> None:
         """Rewrite an app's new migrations in place, in their order."""
+        for migration in migrations:
+            migration.operations = self._adds_first(app_label, migration.operations)
         operations = [op for migration in migrations for op in migration.operations]
         position = 0
         for migration in migrations:
@@ -338,6 +361,34 @@ class Rewriter:
                 position += 1
                 rewritten.append(self.operation(app_label, operation, operations[position:]))
             migration.operations = rewritten
+
+    def _adds_first(self, app_label: str, operations: list[Operation]) -> list[Operation]:
+        """Django removes fields before it adds them. During a rollout a removed column
+        lives on until complete, so adding first lets an added column's ``up`` read the
+        removed one and the removed column's ``down`` read the added one: a field replaced
+        by one of another name and type (a rename Django could not see) keeps its values.
+        A run of additions and removals whose columns collide keeps Django's order."""
+        result = []
+        for changes_fields, run in groupby(
+            operations, lambda op: isinstance(op, (AddField, RemoveField))
+        ):
+            run = list(run)
+            if changes_fields and not self._collide(app_label, run):
+                run.sort(key=lambda op: isinstance(op, RemoveField))  # stable: adds first
+            result.extend(run)
+        return result
+
+    def _collide(self, app_label: str, run: list[Operation]) -> bool:
+        """Whether an added column takes a removed one's name (or a removed field is not
+        where the state says), so that adding first would fail."""
+        added = {_bound(op.name, op.field).column for op in run if isinstance(op, AddField)}
+        for op in run:
+            if isinstance(op, RemoveField):
+                model_state = self.state.models.get((app_label, op.model_name_lower))
+                field = model_state.fields.get(op.name) if model_state else None
+                if field is None or _bound(op.name, field).column in added:
+                    return True
+        return False
 
     def operation(self, app_label: str, operation: Operation, later: list[Operation]):
         """The operation to write instead of ``operation``, moving the state past it."""
@@ -364,12 +415,33 @@ class Rewriter:
     def _field(self, app_label: str, model_name: str, name: str) -> models.Field:
         return self.state.models[app_label, model_name.lower()].fields[name]
 
+    def _referenced(self, app_label: str, model_name: str, name: str) -> bool:
+        """Whether a foreign key (``to_field``) of some model points at this field."""
+        field = (name, self._field(app_label, model_name, name))
+        references = get_references(self.state, (app_label, model_name.lower()), field)
+        return any(
+            reference.to and getattr(other, "db_constraint", False)
+            for _, _, other, reference in references
+        )
+
+    def _stored_as(self, field: models.Field, apps_in_order) -> models.Field | None:
+        """The field a foreign key's values are stored as (its target); None for others,
+        which store their own (a state's foreign key cannot prepare a value itself)."""
+        relation = field.is_relation and not field.many_to_many
+        return _target(field, apps_in_order) if relation else None
+
     def _new_default(self, field: models.Field, preserve_default: bool) -> str | None:
         """What a row gets that has no value yet: the one-off default Django asked for
         (``preserve_default=False``), or the field's own."""
+        target = self._stored_as(field, self.apps_in_order)
         if preserve_default:
-            return default_literal(field, self.connection)
-        return sql_literal(field, field.default, self.connection)
+            return default_literal(field, self.connection, target)
+        return sql_literal(target or field, field.default, self.connection)
+
+    def _old_default(self, field: models.Field) -> str | None:
+        """What a row the legacy colour inserts without the column gets."""
+        target = self._stored_as(field, self.apps_in_order[::-1])
+        return default_literal(field, self.connection, target)
 
     def _expression(self, question: Question, written: str | None) -> str:
         if written is not None:
@@ -385,7 +457,8 @@ class Rewriter:
         field = self._field(app_label, operation.model_name, operation.name)
         if field.many_to_many:
             return operation
-        if field.null or _has_db_default(field) or default_serves_rows(field):
+        if field.null or _has_db_default(field) or _generated(field) or default_serves_rows(field):
+            # PostgreSQL gives the column its value (a generated one: always; it takes none)
             return RemoveCompatColumn(operation.model_name, operation.name)
         old = column_of(operation.name, field, self.apps_in_order, self.connection)
         remaining = _columns(self.state, app_label, operation.model_name)
@@ -395,7 +468,7 @@ class Rewriter:
             tuple(name for name in remaining if name != old.name),
             old.type,
             old.name,
-            default_literal(field, self.connection) or _example(old.type),
+            self._old_default(field) or _example(old.type),
         )
         down = self._expression(question, None)
         return RemoveCompatColumn(operation.model_name, operation.name, down=down)
@@ -403,8 +476,8 @@ class Rewriter:
     def add_field(self, app_label: str, operation: AddField):
         field = operation.field
         preserved = operation.preserve_default
-        if field.many_to_many or field.null or _has_db_default(field):
-            return operation
+        if field.many_to_many or field.null or _has_db_default(field) or _generated(field):
+            return operation  # AddCompatColumn refuses a generated one: no rollout rewrites
         if preserved and default_serves_rows(field):
             return AddCompatColumn(operation.model_name, operation.name, field)
         new = column_of(operation.name, field, self.apps_in_order, self.connection)
@@ -426,16 +499,21 @@ class Rewriter:
         new_field = operation.field
         if old_field.many_to_many or old_field.primary_key or new_field.primary_key:
             return operation  # compat operations change no primary key; Django's way stays
+        if self._referenced(app_label, operation.model_name, operation.name):
+            return operation  # AlterCompatColumn refuses it: foreign keys would detach
         old = column_of(operation.name, old_field, self.apps_in_order[::-1], self.connection)
         new = column_of(operation.name, new_field, self.apps_in_order, self.connection)
-        if old == new:
+        # The legacy colour's INSERTs leave a column with a db_default out: dropping the
+        # default would give its rows NULL, so the legacy view keeps it until complete.
+        drops_default = _has_db_default(old_field) and not _has_db_default(new_field)
+        if old == new and not drops_default:
             return operation
         before = _columns(self.state, app_label, operation.model_name)
         after = tuple(new.name if name == old.name else name for name in before)
         field = _without_one_off(new_field, operation.preserve_default)
         what = AlterCompatColumn(operation.model_name, operation.name, field, "", "").what
         new_default = self._new_default(new_field, operation.preserve_default)
-        old_default = default_literal(old_field, self.connection)
+        old_default = self._old_default(old_field)
         up, up_hint = converted(old, new, new_default, to_legacy=False)
         down, down_hint = converted(new, old, old_default, to_legacy=True)
         up = self._expression(Question(what, "up", before, new.type, new.name, up_hint), up)
@@ -443,7 +521,18 @@ class Rewriter:
         return AlterCompatColumn(operation.model_name, operation.name, field, up, down)
 
     def rename_model(self, app_label: str, operation: RenameModel):
+        if self._many_to_many_named_after(app_label, operation.old_name_lower):
+            return operation  # RenameCompatModel refuses it: Django renames those tables too
         return RenameCompatModel(operation.old_name, operation.new_name)
+
+    def _many_to_many_named_after(self, app_label: str, model_name: str) -> bool:
+        """Whether a many-to-many table Django made (no ``through``) is named after the
+        model, or has a column that is: one of its own fields, or one pointing at it."""
+        own = self.state.models[app_label, model_name].fields.values()
+        pointing = (field for *_, field, _ in get_references(self.state, (app_label, model_name)))
+        return any(
+            field.many_to_many and field.remote_field.through is None for field in (*own, *pointing)
+        )
 
     def delete_model(self, app_label: str, operation: DeleteModel):
         return RemoveCompatModel(operation.name)

@@ -118,12 +118,12 @@ EDITS = {
         ),
         [
             "RenameCompatColumn",
-            "RemoveCompatColumn",
             "AddCompatColumn",
+            "RemoveCompatColumn",
             "AlterCompatColumn",
             "AlterCompatColumn",
         ],
-        answers=("0", "1"),
+        answers=("1", "0"),
     ),
 }
 

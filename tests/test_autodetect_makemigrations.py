@@ -37,7 +37,7 @@ from tests.test_templates import comparable, load
 
 ROOT = Path(__file__).parent.parent
 TEMPLATE = ROOT / "migrations_templates" / "rollout" / "migrations"
-RELEASE2 = "0002_rename_title_book_name_remove_book_price_cents_and_more"
+RELEASE2 = "0002_rename_title_book_name_book_edition_and_more"
 # The answers the template was made with: title was renamed to name; edition's one-off
 # default for existing rows is 1 (Django asks both); price_cents' `down` is 0.
 ANSWERS = "y\n1\n1\n0\n"
@@ -75,8 +75,8 @@ def test_makemigrations_writes_the_rollout_template(settings, monkeypatch):
     assert sorted(written.dependencies) == sorted(template.dependencies)
     assert [type(op) for op in template.operations] == [
         RenameCompatColumn,
-        RemoveCompatColumn,
         AddCompatColumn,
+        RemoveCompatColumn,
         AlterCompatColumn,
     ]
     assert (
@@ -88,7 +88,7 @@ def test_makemigrations_writes_the_rollout_template(settings, monkeypatch):
 def test_with_the_setting_off_makemigrations_writes_plain_operations(monkeypatch):
     release1_only()
     make(monkeypatch, answers="y\n1\n1\n")
-    written = migration(RELEASE2)
+    written = migration("0002_rename_title_book_name_remove_book_price_cents_and_more")
     assert [type(op) for op in written.operations] == [
         plain.RenameField,
         plain.RemoveField,
@@ -193,7 +193,7 @@ def test_another_apps_makemigrations_still_runs_underneath(tmp_path):
     assert "the autodetector underneath ran" in run.stderr
     assert written_operations(tmp_path) == [
         "compat_views.operations.RenameCompatColumn(",
-        "compat_views.operations.RemoveCompatColumn(",
         "compat_views.operations.AddCompatColumn(",
+        "compat_views.operations.RemoveCompatColumn(",
         "compat_views.operations.AlterCompatColumn(",
     ]

@@ -328,8 +328,8 @@ def test_several_edits_on_one_model():
         (type(op).__name__, getattr(op, "name", getattr(op, "old_name", None))) for op in found
     ] == [
         ("RenameCompatColumn", "title"),
-        ("RemoveCompatColumn", "price_cents"),
         ("AddCompatColumn", "stock"),
+        ("RemoveCompatColumn", "price_cents"),
         ("AlterField", "note"),
         ("AlterCompatColumn", "pages"),
     ]

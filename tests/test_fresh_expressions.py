@@ -101,8 +101,8 @@ def test_good_expressions_are_checked_and_leave_nothing(db, monkeypatch):
     assert checked == [
         ("shop_order", "amount_cents / 100.0"),
         ("lookup_item", "price_cents / quantity"),
-        ("bookshop_book", "0"),  # RemoveCompatColumn's down
         ("bookshop_book", "1"),  # AddCompatColumn's up
+        ("bookshop_book", "0"),  # RemoveCompatColumn's down
         ("bookshop_book", "pages"),  # AlterCompatColumn's up, then its down
         ("bookshop_book", "pages"),
     ]

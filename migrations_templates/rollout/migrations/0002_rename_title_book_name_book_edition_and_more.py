@@ -15,16 +15,16 @@ class Migration(migrations.Migration):
             old_name="title",
             new_name="name",
         ),
-        compat_views.operations.RemoveCompatColumn(
-            model_name="book",
-            name="price_cents",
-            down="0",
-        ),
         compat_views.operations.AddCompatColumn(
             model_name="book",
             name="edition",
             field=models.SmallIntegerField(),
             up="1",
+        ),
+        compat_views.operations.RemoveCompatColumn(
+            model_name="book",
+            name="price_cents",
+            down="0",
         ),
         compat_views.operations.AlterCompatColumn(
             model_name="book",
