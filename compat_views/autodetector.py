@@ -342,9 +342,11 @@ class Rewriter:
         answer: Callable[[Question], str | None],
         apps_in_order=(),
         connection=None,
+        warn: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.state = state
         self.answer = answer
+        self.warn = warn
         self.apps_in_order = apps_in_order
         self.connection = connection or type_connection()
         self.created: set[tuple[str, str]] = set()
@@ -535,6 +537,17 @@ class Rewriter:
         )
 
     def delete_model(self, app_label: str, operation: DeleteModel):
+        created = sorted(name for app, name in self.created if app == app_label)
+        if created:
+            # Django asks about a model rename only when no field changed: a model renamed
+            # and changed at once comes as CreateModel + DeleteModel, and complete would drop
+            # the old table with its rows while the new one starts empty.
+            self.warn(
+                f"{app_label}.{operation.name} is removed and {', '.join(created)} created in "
+                "the same migration: if that is a rename, its rows will not move. Delete this "
+                "migration, rename the model alone and run makemigrations, then change its "
+                "fields and run makemigrations again."
+            )
         return RemoveCompatModel(operation.name)
 
 
@@ -556,6 +569,16 @@ def _without_one_off(field: models.Field, preserve_default: bool) -> models.Fiel
     field = field.clone()
     field.default = NOT_PROVIDED
     return field
+
+
+def _warn(questioner, message: str) -> None:
+    """Print ``message`` where the questioner talks to the user: its prompts when
+    interactive, its log (makemigrations' stdout) when not."""
+    output = getattr(questioner, "prompt_output", None)
+    if output is not None:
+        output.write(f"Warning: {message}")
+    elif getattr(questioner, "log", None) is not None:
+        questioner.log(f"Warning: {message}")
 
 
 def compat_leaf(graph) -> tuple[str, str]:
@@ -581,6 +604,7 @@ class CompatAutodetectorMixin:
             before,
             functools.partial(ask, self.questioner),
             (lambda: self.to_state.apps, lambda: self.from_state.apps),
+            warn=functools.partial(_warn, self.questioner),
         )
         for app_label in sorted(set(changes) - {APP}):
             rewriter.migrations(app_label, changes[app_label])

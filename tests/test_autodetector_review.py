@@ -10,13 +10,15 @@ from __future__ import annotations
 import django
 import pytest
 from django.db import models
-from django.db.migrations.operations import AddField, AlterField, RenameModel
+from django.db.migrations.operations import AddField, AlterField, CreateModel, RenameModel
+from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 
 from compat_views.operations import (
     FILL_IN,
     AddCompatColumn,
     AlterCompatColumn,
     RemoveCompatColumn,
+    RemoveCompatModel,
     RenameCompatColumn,
     RenameCompatModel,
 )
@@ -258,3 +260,18 @@ def test_renaming_a_model_a_many_to_many_table_is_named_after_stays_a_plain_rena
     migrate(APP, "0001_initial", database="legacy")
     migrate(APP, path.stem)
     assert columns("bookshop_book_tags") == ["id", "book_id", "label_id"]
+
+
+def test_a_model_removed_while_another_is_created_warns_that_a_rename_moves_no_rows():
+    """The case above, until makemigrations asks about it: one clear warning with the way
+    out, where makemigrations prints (its log without --interactive)."""
+    printed: list[str] = []
+    found = operations(
+        state(model("Author", name=models.CharField(max_length=100))),
+        state(model("Writer", full_name=models.CharField(max_length=100))),
+        NonInteractiveMigrationQuestioner(log=printed.append),
+    )
+    assert [type(op) for op in found] == [CreateModel, RemoveCompatModel]
+    (warning,) = printed
+    assert "bookshop.Author is removed and writer created" in warning
+    assert "rename the model alone and run makemigrations" in warning
