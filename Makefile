@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test lint bench bench-rename bench-sync clean
+.PHONY: demo test soak lint bench bench-rename bench-sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(ARGS)
+
+# Minutes of writer processes of both colours through two rollouts (tests/test_soak.py).
+soak: $(VENV)/.installed
+	$(BIN)/python -m pytest -m soak -s $(ARGS)
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m demo_project $(ARGS)

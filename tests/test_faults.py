@@ -35,6 +35,7 @@ from django.test import override_settings
 from compat_views import status
 from tests.harness import applied, close_legacy, columns, compat, leftovers, migrate, rows
 from tests.test_backfill_kill import DjangoProcess, wait_for
+from tests.writers import new_shape
 
 SEED = 1000
 BATCH = 100  # the killed process's backfill batches: ten a column
@@ -42,7 +43,6 @@ SHOP = "tests.error_migrations.faults"
 MIGRATION = "0002_add_amount_code"
 KILLED = "fault-killed"
 ADVISORY_KEY = 7_415_001
-CENTS = Decimal("0.01")
 
 GATE = f"""
 CREATE TABLE public.fault_gate (pattern text, "column" text, row_id bigint);
@@ -170,11 +170,11 @@ class Ledger:
         self.rows: dict[int, list] = {}  # id -> [customer, cents, amount, code]
         self.writes = 0
 
-    def seed(self) -> None:
+    def seed(self, count: int = SEED) -> None:
         rows(
             "INSERT INTO shop_order (customer, amount_cents) "
             "SELECT 'seed', g FROM generate_series(1, %s) g",
-            [SEED],
+            [count],
         )
         for row_id, cents in rows("SELECT id, amount_cents FROM shop_order"):
             self.rows[row_id] = ["seed", cents, None, None]
@@ -229,15 +229,7 @@ class Ledger:
                 "SELECT id, customer, amount_cents, amount, code FROM public.shop_order"
             )
         }
-        want = {
-            i: [
-                customer,
-                cents,
-                (Decimal(cents) / 100).quantize(CENTS) if amount is None else amount,
-                f"order-{cents}" if code is None else code,
-            ]
-            for i, (customer, cents, amount, code) in self.rows.items()
-        }
+        want = {i: new_shape(row) for i, row in self.rows.items()}
         if not filled:
             for i, row in self.rows.items():
                 if i in got and row[2] is None and got[i][2] is None:
