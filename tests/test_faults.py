@@ -446,7 +446,10 @@ def test_server_restart_then_the_commands_converge(db, pg_server, conninfo, tmp_
         assert process.proc.wait(timeout=60) not in (0, None), process.output()
 
     process = interrupt(conninfo, tmp_path, command, blocker, restart)
-    assert "terminating connection due to administrator command" in process.output()
+    said = process.output()
+    again = "`manage.py migrate` (or" if command == "migrate" else f"`manage.py compat {command}`"
+    assert "ConnectionLost: The connection to database 'default' was lost" in said, said
+    assert f"run {again}" in said and "Traceback" not in said, said
     connections.close_all()  # this process's sessions were cut too
 
     report = assert_consistent()
