@@ -26,7 +26,7 @@ from tests.test_faults import Ledger, shop  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.soak
 
-PHASE_S = float(os.environ.get("COMPAT_VIEWS_SOAK_PHASE_S", "25"))
+PHASE_S = float(os.environ.get("COMPAT_VIEWS_SOAK_PHASE_S", "45"))
 PROCESSES = int(os.environ.get("COMPAT_VIEWS_SOAK_PROCESSES", "3"))  # per colour
 SEED = 30_000
 BATCH = 1000  # backfill batches, so that the walk overlaps the writers
