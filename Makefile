@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test lint bench bench-rename bench-sync clean
+.PHONY: demo test soak lint bench bench-rename bench-sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(VENV)/.installed pgbouncer
 pgbouncer:
 	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || [ "$$(id -u)" != 0 ] \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer)
+
+# Minutes of writer processes of both colours through two rollouts (tests/test_soak.py).
+soak: $(VENV)/.installed
+	$(BIN)/python -m pytest -m soak -s $(ARGS)
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m demo_project $(ARGS)

@@ -4,12 +4,19 @@ Postgres skips schemas of the search_path that do not exist, so outside a rollou
 every colour resolves to the base tables; the moment expand creates the legacy
 schema, sessions of the legacy colour (even open ones) resolve to its views.
 The session's application_name is tagged with the same name so that ``compat
-complete`` / ``rollback`` can see which colours are still connected.
+complete`` / ``rollback`` can see which colours are still connected. A session the
+server drops mid-command is one message saying what to run again (``lost_connection``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import OperationalError, connections
+
 from . import conf, naming
+from .errors import ConnectionLost
 
 _JOIN_COLOUR = """
 SELECT pg_catalog.set_config('search_path',
@@ -44,3 +51,25 @@ def join_colour(sender, connection, **kwargs) -> None:
     except BaseException:
         connection.close()
         raise
+
+
+@contextmanager
+def lost_connection(alias: str, again: str) -> Iterator[None]:
+    """Turn the loss of the server under a command into one message naming ``again``,
+    the command to run once it answers; other database errors pass through.
+
+    Every step commits whole or not at all and the commands resume from the state they
+    saved, so a command cut short (a restart, a failover) is finished by running it again.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        session = connections[alias].connection
+        if session is not None and not session.closed:
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionLost(
+            f"The connection to database {alias!r} was lost ({reason}). Each step commits "
+            "whole or not at all, so nothing is left half done: once the server answers "
+            f"again, run {again}, which goes on from where this stopped."
+        ) from exc

@@ -52,3 +52,8 @@ class LocksHeld(CompatError):
 class BackfillFailed(CompatError):
     """An expression failed on existing rows while the backfill ran after the migration
     committed; the rollout stays pending."""
+
+
+class ConnectionLost(CompatError):
+    """The server went away mid-command (a restart, a failover, a cut network); every
+    step is whole or not done, so running the command again goes on from there."""

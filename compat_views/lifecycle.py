@@ -19,6 +19,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from . import backfill, catalog, conf, constraints, ddl, live, naming, sql, strays, triggers, views
+from .connection import lost_connection
 from .errors import BackfillFailed, InvalidOperation, RolloutConflict, SessionsConnected
 from .mapping import (
     ADD_COLUMN,
@@ -501,7 +502,7 @@ def apply(
     rebuild(schema_editor, rollout, touched)
     if backfill_needed or spec.get("objects"):
         alias = schema_editor.connection.alias
-        transaction.on_commit(lambda: run_deferred(alias), using=alias)
+        transaction.on_commit(lambda: run_deferred_in_migrate(alias), using=alias)
     return operation
 
 
@@ -907,6 +908,13 @@ def run_deferred(alias: str, stream=None) -> int:
     filled = run_backfills(alias, stream)
     build_constraints(alias)
     return filled
+
+
+def run_deferred_in_migrate(alias: str, stream=None) -> int:
+    """``run_deferred`` as ``migrate`` runs it, after its migrations commit: a server lost
+    meanwhile is one message saying to migrate again (which resumes it)."""
+    with lost_connection(alias, "`manage.py migrate` (or `manage.py compat backfill`)"):
+        return run_deferred(alias, stream)
 
 
 def complete(alias: str, force: bool = False) -> Rollout:

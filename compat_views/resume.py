@@ -37,6 +37,6 @@ def resume_deferred(sender, using, verbosity=1, stdout=None, **kwargs) -> None:
             "migrate finishes it now (as `manage.py compat backfill` does):\n"
             + "\n".join(f"  {item}" for item in left)
         )
-    filled = lifecycle.run_deferred(using, stream=stream)
+    filled = lifecycle.run_deferred_in_migrate(using, stream=stream)
     if verbosity:
         stream.write(f"compat_views: pending work done ({filled} rows filled).")

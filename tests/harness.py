@@ -63,12 +63,17 @@ def wait_gone(pids: list[int]) -> None:
         time.sleep(0.01)
 
 
-def compat(*args: str) -> None:
+def close_legacy() -> None:
+    """Close the legacy alias's session and wait until the server let it go."""
     legacy = connections["legacy"]
     pid = legacy.connection.info.backend_pid if legacy.connection is not None else None
     legacy.close()
     if pid is not None:
         wait_gone([pid])
+
+
+def compat(*args: str) -> None:
+    close_legacy()
     call_command("compat", *args, verbosity=0)
 
 

@@ -9,7 +9,8 @@ Sources, first usable wins:
 4. A local cluster from server binaries found on PATH, via ``pg_config --bindir`` or in
    ``/usr/lib/postgresql/*/bin`` (newest first).
 
-Otherwise ``PostgresUnavailable`` says what was tried and how to fix it.
+Otherwise ``PostgresUnavailable`` says what was tried and how to fix it. Only a local
+cluster can be restarted (``Server.restart``, for fault tests): the others are not ours.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import socket
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,23 @@ class Server:
     source: str  # "env" | "testcontainers" | "local"
     # Extra libpq parameters from an env DSN (e.g. sslmode) that must survive the round trip.
     options: tuple[tuple[str, str], ...] = ()
+    # Set for a local cluster only: the one source whose server we may stop and start.
+    restarter: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def can_restart(self) -> bool:
+        """Whether ``restart`` works here, so fault tests can skip (with this reason) where not."""
+        return self.restarter is not None
+
+    def restart(self) -> None:
+        """Restart the server with a fast shutdown, on the same port: every session is cut
+        as by a server crash or a failover, and the data survives (fault tests)."""
+        if self.restarter is None:
+            raise PostgresUnavailable(
+                f"A server from {self.source!r} cannot be restarted here; only a local cluster "
+                f"can (unset {DSN_ENV}, or set {BINDIR_ENV}, to get one)."
+            )
+        self.restarter()
 
     def conninfo(self, dbname: str | None = None) -> str:
         """A libpq key=value string, so psycopg and psql reach the same server Django does."""
@@ -330,6 +348,7 @@ class _LocalCluster:
         self.datadir = self.tmpdir / "data"
         self.logfile = self.tmpdir / "server.log"
         self.port = 0
+        self._options = ""
         self._running = False
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -349,6 +368,14 @@ class _LocalCluster:
             return "(no server log)"
         return "\n".join(lines[-_LOG_TAIL_LINES:])
 
+    def _pg_ctl_failed(
+        self, action: str, result: subprocess.CompletedProcess[str]
+    ) -> PostgresUnavailable:
+        return PostgresUnavailable(
+            f"{self._bindir / 'pg_ctl'} {action} failed (exit {result.returncode}):\n"
+            f"{result.stderr}\nLast lines of the server log:\n{self._log_tail()}"
+        )
+
     def start(self) -> None:
         init = self._run(
             "initdb",
@@ -361,7 +388,7 @@ class _LocalCluster:
             )
         for _ in range(_START_ATTEMPTS):
             self.port = _free_port()
-            server_options = (
+            self._options = (
                 f"-p {self.port} -k {self.tmpdir} -c listen_addresses=127.0.0.1"
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
                 " -c max_connections=200"
@@ -369,17 +396,24 @@ class _LocalCluster:
             started = self._run(
                 "pg_ctl",
                 *("start", "-w", "-D", str(self.datadir), "-l", str(self.logfile)),
-                *("-o", server_options),
+                *("-o", self._options),
             )
             if started.returncode == 0:
                 self._running = True
                 return
             if "could not bind" not in self._log_tail():
                 break
-        raise PostgresUnavailable(
-            f"{self._bindir / 'pg_ctl'} start failed (exit {started.returncode}):\n"
-            f"{started.stderr}\nLast lines of the server log:\n{self._log_tail()}"
+        raise self._pg_ctl_failed("start", started)
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast`` with the options (so the port) it was started with."""
+        restarted = self._run(
+            "pg_ctl",
+            *("restart", "-w", "-m", "fast", "-D", str(self.datadir), "-l", str(self.logfile)),
+            *("-o", self._options),
         )
+        if restarted.returncode != 0:
+            raise self._pg_ctl_failed("restart", restarted)
 
     def stop(self) -> None:
         """Idempotent, since both the ``with`` block and atexit may call it."""
@@ -402,6 +436,7 @@ def _local_server(bindir: Path) -> Iterator[Server]:
             password="",
             dbname=_MAINTENANCE_DB,
             source="local",
+            restarter=cluster.restart,
         )
     finally:
         cluster.stop()

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
 from ... import lifecycle, live, safety, status
+from ...connection import lost_connection
 
 
 def common_options(parser: CommandParser) -> argparse.ArgumentParser:
@@ -93,7 +94,8 @@ class Command(BaseCommand):
             ) from exc
         # Our errors are CommandErrors: Django prints them as one line (or, with
         # --traceback, with their traceback).
-        getattr(self, f"do_{action}")(database, **options)
+        with lost_connection(database, f"`manage.py compat {action}`"):
+            getattr(self, f"do_{action}")(database, **options)
 
     def do_status(self, database, as_json=False, **options):
         data = status.report(database)
