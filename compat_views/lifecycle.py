@@ -469,6 +469,26 @@ def _changed_tables(operations: Iterable[AppliedOperation]) -> set[Table]:
     return tables
 
 
+def expand(
+    schema_editor, target: Target, origin: Origin, spec: dict, backfill_needed: bool
+) -> AppliedOperation:
+    """Start or join the rollout and apply one operation to ``target``, as one step.
+
+    One step, not one a statement: a step asks pg_locks and sets lock_timeout before
+    its statements, and ``lock_ahead`` has locked the table already, so each of those
+    round trips would only lengthen the time the legacy colour waits for it. The step
+    behaves as its statements did one by one: with the table locked, a busy lock fails
+    it at once (``sql.step``).
+    """
+
+    def body() -> AppliedOperation:
+        rollout = begin(schema_editor)
+        touched = touch(schema_editor, rollout, target)
+        return apply(schema_editor, rollout, touched, origin, spec, backfill_needed)
+
+    return sql.step(schema_editor, body, f"applying {spec['kind']} to {target.table}")
+
+
 def apply(
     schema_editor,
     rollout: Rollout,

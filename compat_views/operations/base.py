@@ -287,6 +287,4 @@ class CompatOperation(Operation):
                 params=None,
             )
             return
-        rollout = lifecycle.begin(schema_editor)
-        touched = lifecycle.touch(schema_editor, rollout, target)
-        lifecycle.apply(schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill)
+        lifecycle.expand(schema_editor, target, origin_of(self, app_label), spec, backfill)
