@@ -23,15 +23,13 @@ import io
 import re
 import statistics
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import redirect_stdout
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.management import call_command
-from django.db import connections, transaction
+from django.db import connections
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
 from bench.common import (  # noqa: E402
@@ -41,12 +39,12 @@ from bench.common import (  # noqa: E402
     database,
     expect,
 )
+from compat_views.testing.lockwindow import LockWindow  # noqa: E402
 
 PACKAGE, APP = "demo_project.release2", "bookshop"
 TABLE = "bookshop_book"
 BEFORE, ROLLOUT = "0001", "0002"
 BASE_SCHEMA = "public"  # each bench database is created fresh here
-TAKES_LOCK = re.compile(rf'^\s*(LOCK|ALTER) TABLE\b.*\b"?{TABLE}"?\b', re.IGNORECASE | re.DOTALL)
 CATALOG = re.compile(r"\b(pg_catalog|information_schema)\.", re.IGNORECASE)
 
 _FILL = f"""
@@ -58,39 +56,6 @@ _COLUMNS = """
 SELECT column_name FROM information_schema.columns
 WHERE table_schema = %s AND table_name = %s
 """
-
-
-@dataclass
-class Window:
-    """The statements of one ``migrate``, and when the table lock was taken and let go."""
-
-    statements: list[tuple[float, float, str]] = field(default_factory=list)  # start, s, sql
-    locked_at: float | None = None
-    committed_at: float | None = None
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        if self.locked_at is None and TAKES_LOCK.match(sql):
-            self.locked_at = started
-            transaction.on_commit(self._commit, using="default")  # first in line: no backfill
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.statements.append((started, time.perf_counter() - started, sql))
-
-    def _commit(self) -> None:
-        self.committed_at = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        return self.committed_at - self.locked_at
-
-    def inside(self) -> list[tuple[float, str]]:
-        return [
-            (seconds, sql)
-            for started, seconds, sql in self.statements
-            if self.locked_at <= started < self.committed_at
-        ]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -127,13 +92,12 @@ def prepare(rows: int) -> None:
     expect(count == rows, f"filled {count} rows into {TABLE}, expected {rows}")
 
 
-def expand() -> Window:
-    window = Window()
+def expand() -> LockWindow:
+    window = LockWindow(TABLE)
     connections["default"].ensure_connection()
     with connections["default"].execute_wrapper(window), redirect_stdout(io.StringIO()):
         call_command("migrate", APP, ROLLOUT, verbosity=0)
-    expect(window.locked_at is not None, f"no statement of the expand locked {TABLE}")
-    expect(window.committed_at is not None, "the expand's transaction did not commit")
+    expect(window.closed, f"the expand did not lock {TABLE} and commit")
     return window
 
 
@@ -161,7 +125,7 @@ def shape(sql: str) -> str:
     return text if len(text) <= 90 else text[:87] + "..."
 
 
-def report(windows: list[Window], top: int) -> None:
+def report(windows: list[LockWindow], top: int) -> None:
     runs = len(windows)
     seconds = [window.seconds for window in windows]
     inside = [window.inside() for window in windows]
