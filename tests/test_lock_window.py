@@ -5,7 +5,8 @@ table to the commit, the legacy colour's requests for it wait. What a migration 
 or renders once for a table (the lock itself, the CREATE privilege, whether the
 transaction holds locks, the legacy view, the sync triggers, the view's grants) must
 happen once however many compat operations change the table: a migration of one
-operation and one of three hold their table through the same number of each.
+operation and one of three hold their table through the same number of each. Only a
+compat operation next in line on the same table may leave the rebuild to it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import Counter
 from django.db import connections
 
 from compat_views.testing.lockwindow import LockWindow
-from tests.harness import migrate
+from tests.harness import migrate, rows
 
 ONCE_A_TABLE = {
     "lock": re.compile(r"^LOCK TABLE"),
@@ -53,3 +54,16 @@ def test_once_a_table_work_does_not_repeat_per_operation(db):
     assert one["sync triggers"] > 0  # each rebuild drops the table's triggers first
     # Checked before the lock, or only when a lock is busy: never while holding one.
     assert one["privilege check"] == one["lock check"] == 0
+
+
+def test_a_statement_between_operations_on_a_table_finds_its_trigger(db, settings):
+    """The rebuild waits only for a compat operation next in line on the same table:
+    a RunSQL between them writes through the first one's sync trigger."""
+    settings.MIGRATION_MODULES = {
+        **settings.MIGRATION_MODULES,
+        "shop": "tests.error_migrations.interleaved",
+    }
+    migrate("shop", "0001", database="legacy")
+    migrate("shop", "0002")
+    legacy = "SELECT amount_cents FROM compat_blue.shop_order WHERE customer = 'between'"
+    assert rows(legacy) == [(250,)]
