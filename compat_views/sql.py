@@ -114,9 +114,9 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
     (``LocksHeld``), and Django rolls the whole migration back. That is asked only
     then: a rolled-back savepoint leaves the locks the transaction held before it, so
     the answer is the same, and no step pays a round trip for it while it holds the
-    tables it locked. The lock_timeout stays set for the rest of
-    that transaction, so a plain operation after the step gives up on a busy lock
-    instead of queueing, holding the step's locks, for as long as that lock is held.
+    tables it locked. The lock_timeout stays set for the rest of that transaction, so
+    a plain operation after the step gives up on a busy lock instead of queueing,
+    holding the step's locks, for as long as that lock is held.
     """
     connection = schema_editor.connection
     alias = connection.alias
