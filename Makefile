@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test soak lint bench bench-rename bench-sync clean
+.PHONY: demo test soak lint bench bench-rename bench-sync bench-lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +37,16 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check compat_views tests demo_project bench migrations_templates
 	$(BIN)/ruff format --check compat_views tests demo_project bench migrations_templates
 
-bench: bench-rename bench-sync
+bench: bench-rename bench-sync bench-lock
 
 bench-rename: $(VENV)/.installed
 	$(BIN)/python bench/rename_cost.py $(ARGS)
 
 bench-sync: $(VENV)/.installed
 	$(BIN)/python bench/sync_cost.py $(ARGS)
+
+bench-lock: $(VENV)/.installed
+	$(BIN)/python bench/lock_window.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)

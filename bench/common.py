@@ -40,8 +40,9 @@ def expect(condition: bool, message: str) -> None:
         raise BenchFailed(message)
 
 
-def configure_django(server: Server, app: str) -> None:
-    """Settings in-process, so a bench needs no settings module of its own.
+def configure_django(server: Server, app: str, package: str = "bench") -> None:
+    """Settings in-process, so a bench needs no settings module of its own; ``app`` is
+    a module of ``package`` (a bench app, or the demo's ``demo_project.release2``).
 
     The colour sits in the DATABASES entry (the per-alias override the library reads):
     this process is the new colour that runs ``migrate``.
@@ -50,7 +51,7 @@ def configure_django(server: Server, app: str) -> None:
     settings.configure(
         SECRET_KEY="compat-views-bench",
         USE_TZ=True,
-        INSTALLED_APPS=["django.contrib.contenttypes", "compat_views", f"bench.{app}"],
+        INSTALLED_APPS=["django.contrib.contenttypes", "compat_views", f"{package}.{app}"],
         DATABASES={"default": entry},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         COMPAT_VIEWS_COLOURS=(LEGACY_COLOUR, NEW_COLOUR),

@@ -74,7 +74,6 @@ def begin(schema_editor) -> Rollout:
     and a new one from the live colour (``live``)."""
     connection = schema_editor.connection
     new_colour = conf.require_colour(connection.settings_dict)
-    require_create_privilege(connection)
     rollout = pending(connection.alias, lock=True)
     if rollout is not None:
         if rollout.new_colour != new_colour:
@@ -470,6 +469,32 @@ def _changed_tables(operations: Iterable[AppliedOperation]) -> set[Table]:
     return tables
 
 
+def expand(
+    schema_editor,
+    target: Target,
+    origin: Origin,
+    spec: dict,
+    backfill_needed: bool,
+    *,
+    rebuild_now: bool = True,
+) -> AppliedOperation:
+    """Start or join the rollout and apply one operation to ``target``, as one step.
+
+    One step, not one a statement: a step asks pg_locks and sets lock_timeout before
+    its statements, and ``lock_ahead`` has locked the table already, so each of those
+    round trips would only lengthen the time the legacy colour waits for it. The step
+    behaves as its statements did one by one: with the table locked, a busy lock fails
+    it at once (``sql.step``).
+    """
+
+    def body() -> AppliedOperation:
+        rollout = begin(schema_editor)
+        touched = touch(schema_editor, rollout, target)
+        return apply(schema_editor, rollout, touched, origin, spec, backfill_needed, rebuild_now)
+
+    return sql.step(schema_editor, body, f"applying {spec['kind']} to {target.table}")
+
+
 def apply(
     schema_editor,
     rollout: Rollout,
@@ -477,8 +502,10 @@ def apply(
     origin: Origin,
     spec: dict,
     backfill_needed: bool = False,
+    rebuild_now: bool = True,
 ) -> AppliedOperation:
-    """Run an operation's expand DDL, record it, and rebuild the table's view and trigger.
+    """Run an operation's expand DDL, record it, and rebuild the table's view and trigger
+    (unless the next operation will: ``rebuild_now``).
 
     The table is locked already (``lock_ahead``).
     """
@@ -499,7 +526,8 @@ def apply(
         backfill_status="pending" if backfill_needed else "",
     )
     _create_steps(schema_editor, touched, operation)
-    rebuild(schema_editor, rollout, touched)
+    if rebuild_now:
+        rebuild(schema_editor, rollout, touched)
     if backfill_needed or spec.get("objects"):
         alias = schema_editor.connection.alias
         transaction.on_commit(lambda: run_deferred_in_migrate(alias), using=alias)
@@ -552,24 +580,26 @@ def unfit_message(
 
 
 def _create_steps(schema_editor, touched: TouchedTable, operation: AppliedOperation) -> None:
-    """The step functions of the table's newest operation, typed from its columns now."""
+    """The step functions of the table's newest operation, typed from its columns now.
+
+    ``legacy_name`` asks the state tables each time it is read: read once here.
+    """
     plan = plan_of(touched)
     index = len(plan.touched) - 1
     connection = schema_editor.connection
     types = {c.name: c.type for c in catalog.columns(connection, touched.schema, touched.table)}
+    legacy_name = touched.legacy_name
     with connection.cursor() as cursor:
         fits = {
             sync.target: triggers.Fit(
-                triggers.unfit_function(touched.schema, touched.legacy_name, sync),
-                triggers.fit_function(touched.schema, touched.legacy_name, sync),
+                triggers.unfit_function(touched.schema, legacy_name, sync),
+                triggers.fit_function(touched.schema, legacy_name, sync),
                 natural_type(cursor, triggers.step_params(plan, sync, types), sync.expression),
                 unfit_message(touched, plan, operation, sync, types[plan.physical[sync.target]]),
             )
             for sync in triggers.syncs_of(plan, index)
         }
-    statements = triggers.render_steps(
-        touched.schema, touched.legacy_name, plan, index, types, fits
-    )
+    statements = triggers.render_steps(touched.schema, legacy_name, plan, index, types, fits)
     sql.execute_all(schema_editor, statements)
 
 

@@ -109,17 +109,19 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
     waits. A step run inside a step is part of it, with no retry of its own.
 
     A step that could not release everything must not wait: when the caller's
-    transaction (a migration's) already holds locks that block writers, from its plain
-    operations or an earlier step, a busy lock fails it at once (``LocksHeld``), and
-    Django rolls the whole migration back. The lock_timeout stays set for the rest of
-    that transaction, so a plain operation after the step gives up on a busy lock
-    instead of queueing, holding the step's locks, for as long as that lock is held.
+    transaction (a migration's) still holds locks that block writers once the step is
+    undone, from its plain operations or an earlier step, a busy lock fails it at once
+    (``LocksHeld``), and Django rolls the whole migration back. That is asked only
+    then: a rolled-back savepoint leaves the locks the transaction held before it, so
+    the answer is the same, and no step pays a round trip for it while it holds the
+    tables it locked. The lock_timeout stays set for the rest of that transaction, so
+    a plain operation after the step gives up on a busy lock instead of queueing,
+    holding the step's locks, for as long as that lock is held.
     """
     connection = schema_editor.connection
     alias = connection.alias
     if schema_editor.collect_sql or alias in _in_step.get():
         return body()
-    holding = connection.in_atomic_block and _holds_blocking_locks(connection)
     attempts = conf.ddl_attempts()
     for attempt in itertools.count(1):
         token = _in_step.set(_in_step.get() | {alias})
@@ -130,7 +132,7 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
         except OperationalError as exc:
             if not _is_busy(exc):
                 raise
-            if holding:
+            if connection.in_atomic_block and _holds_blocking_locks(connection):
                 raise LocksHeld(
                     "A lock this needs is busy, and the migration's transaction already "
                     "holds locks that block writers (taken by its earlier operations), so "

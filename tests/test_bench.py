@@ -20,6 +20,7 @@ from compat_views.testing.postgres import DSN_ENV
 REPO = Path(__file__).resolve().parent.parent
 
 TOY_SIZES = {
+    "lock_window.py": ["--rows", "200", "--repeat", "1"],
     "rename_cost.py": ["--rows-small", "100", "--rows-large", "2000", "--repeat", "1"],
     "sync_cost.py": [
         *("--rows", "3000", "--bulk-rows", "500", "--single", "20", "--repeat", "1"),
@@ -27,7 +28,11 @@ TOY_SIZES = {
     ],
 }
 
-PRINTS = {"rename_cost.py": "ratio", "sync_cost.py": "target(s) missed"}
+PRINTS = {
+    "lock_window.py": "lock window",
+    "rename_cost.py": "ratio",
+    "sync_cost.py": "target(s) missed",
+}
 
 
 @pytest.mark.parametrize("script", sorted(TOY_SIZES))

@@ -22,6 +22,9 @@ from .. import conf, ddl, fresh, lifecycle, naming, paper
 from ..errors import InvalidOperation
 from . import fill_in
 
+# The schema editor's mark: the migration whose compat operations locked their tables.
+_PREPARED = "_compat_views_prepared"
+
 
 def database_operations(operations: Iterable[Operation]) -> Iterator[Operation]:
     """The operations that act on the database, those inside SeparateDatabaseAndState too.
@@ -217,9 +220,50 @@ class CompatOperation(Operation):
             self.plain().database_forwards(app_label, schema_editor, from_state, to_state)
             return
         if not schema_editor.collect_sql:
-            lifecycle.require_state_tables(schema_editor.connection)
-            lifecycle.lock_ahead(schema_editor, tables_ahead(self, app_label, from_state))
+            self._prepare_rollout(app_label, schema_editor, from_state)
         self.expand(app_label, schema_editor, from_state, to_state)
+
+    def _prepare_rollout(self, app_label, schema_editor, from_state) -> None:
+        """Check what a rollout needs and lock the tables ahead, once a migration.
+
+        The first compat operation of a migration to expand locks the tables of every
+        later one (``tables_ahead``) until the migration's transaction commits, and what
+        it checks (the state tables, the CREATE privilege) no DDL of ours changes: the
+        later ones have nothing to lock or check again. Each round trip saved is time the
+        legacy colour does not wait for the locked tables; the privilege is checked
+        before any lock. The mark lives on the schema editor, which Django makes anew
+        for each migration.
+        """
+        found = _applying(self)
+        migration = found and found[0]
+        if migration is not None and getattr(schema_editor, _PREPARED, None) is migration:
+            return
+        connection = schema_editor.connection
+        lifecycle.require_state_tables(connection)
+        conf.require_colour(connection.settings_dict)  # the first thing a rollout asks
+        lifecycle.require_create_privilege(connection)
+        lifecycle.lock_ahead(schema_editor, tables_ahead(self, app_label, from_state))
+        setattr(schema_editor, _PREPARED, migration)
+
+    def _rebuilt_later(self) -> bool:
+        """Whether the next database operation of the migration is a compat operation
+        on the same model, which rebuilds the table's legacy view and sync trigger.
+
+        Between the two nothing but our own DDL runs, under the migration's lock: no
+        statement reads the view or writes a row the trigger would sync, so only the
+        last of a run of operations on a table need rebuild them. The next one takes
+        the same path as this one (same model, same router answer, same table).
+        """
+        found = _applying(self)
+        if found is None:
+            return False
+        migration, position = found
+        following = list(database_operations(migration.operations))[position + 1 : position + 2]
+        return (
+            bool(following)
+            and isinstance(following[0], CompatOperation)
+            and following[0].model_name.lower() == self.model_name.lower()
+        )
 
     def _check_plain(self, app_label, schema_editor, from_state, to_state) -> None:
         """Check the expressions of an operation about to run plain, as a rollout would.
@@ -287,6 +331,5 @@ class CompatOperation(Operation):
                 params=None,
             )
             return
-        rollout = lifecycle.begin(schema_editor)
-        touched = lifecycle.touch(schema_editor, rollout, target)
-        lifecycle.apply(schema_editor, rollout, touched, origin_of(self, app_label), spec, backfill)
+        origin, later = origin_of(self, app_label), self._rebuilt_later()
+        lifecycle.expand(schema_editor, target, origin, spec, backfill, rebuild_now=not later)
