@@ -592,6 +592,14 @@ class CompatAutodetectorMixin:
     """In front of a MigrationAutodetector: its changes, with compat operations where the
     release still serving would break."""
 
+    def only_relation_agnostic_fields(self, fields):
+        """The field definitions Django compares to ask whether a model was renamed, in an
+        order of their own. Django keeps them in the order of the field names, so a model
+        renamed together with one of its fields (``Author.name`` -> ``Writer.full_name``)
+        never looked renamed: the rename became CreateModel + RemoveCompatModel, and
+        complete dropped the old table with its rows."""
+        return sorted(super().only_relation_agnostic_fields(fields), key=repr)
+
     def _detect_changes(self, convert_apps=None, graph=None):
         # Django edits from_state's model options while it detects (unique_together of a
         # deleted model): keep the state before, unrendered, to walk forward.
