@@ -148,9 +148,13 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
             return None
         if natural in INTEGERS:
             return f"{value} NOT BETWEEN {low} AND {high}", "numeric_value_out_of_range"
-        # low - 0.5 < v < high + 0.5 (low is -high - 1), with v evaluated once
-        exact = f"({value})::numeric" if kind == "numeric" else f"pg_catalog.round({value})"
-        test = f"pg_catalog.abs(2 * {exact}::numeric + 1) >= {2 * high + 2}"
+        # Two comparisons, no arithmetic: the test runs on every synced row. NaN sorts
+        # above every number, so it fails the upper bound, as it fails the cast.
+        if kind == "numeric":  # the cast rounds half away from zero
+            test = f"{value} <= {low}.5 OR {value} >= {high}.5"
+        else:  # floating point rounds half to even, as round() does
+            rounded = f"pg_catalog.round({value})"
+            test = f"{rounded} < '{low}'::float8 OR {rounded} >= '{high + 1}'::float8"
         return test, "numeric_value_out_of_range"
     if base == "numeric" and size and number:
         if digits is not None and digits <= size - scale and places <= scale:
