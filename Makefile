@@ -6,14 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test lint bench bench-rename bench-sync clean
+.PHONY: demo test lint bench bench-rename bench-sync bench-report clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,demo]"
+	$(BIN)/pip install --quiet -e ".[test,demo,bench]"
 	touch $@
 
 test: $(VENV)/.installed
@@ -33,6 +33,10 @@ bench-rename: $(VENV)/.installed
 
 bench-sync: $(VENV)/.installed
 	$(BIN)/python bench/sync_cost.py $(ARGS)
+
+# Runs every bench and rewrites BENCHMARKS.md and bench/charts/ (about 15 minutes).
+bench-report: $(VENV)/.installed
+	$(BIN)/python bench/report.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -33,6 +33,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 NEW_COLOUR, LEGACY_COLOUR = "green", "blue"
+SKIPPED = 2  # a bench's exit status when the machine lacks what it needs (it says what)
 
 
 class BenchFailed(RuntimeError):
@@ -100,7 +101,7 @@ def machine(server: Server) -> str:
                 break
     with psycopg.connect(server.conninfo(), autocommit=True) as conn:
         (version,) = conn.execute("SHOW server_version").fetchone()
-    return f"{os.cpu_count()} cores, {model}; PostgreSQL {version.split()[0]} ({server.source})"
+    return f"{os.cpu_count()} cores, {model}; PostgreSQL {version.split()[0]}"
 
 
 class BackendClock:
@@ -180,6 +181,7 @@ class Chart:
     series: dict[str, list[float]]
     kind: str = "bar"  # "bar" | "line"
     reference: float | None = None  # a horizontal line, such as a target
+    reference_label: str = "target"
 
 
 @dataclass

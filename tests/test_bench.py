@@ -20,7 +20,7 @@ from compat_views.testing.postgres import DSN_ENV
 REPO = Path(__file__).resolve().parent.parent
 
 TOY_SIZES = {
-    "rename_cost.py": ["--rows-small", "100", "--rows-large", "2000", "--repeat", "1"],
+    "rename_cost.py": ["--rows", "100", "2000", "--repeat", "1"],
     "sync_cost.py": [
         *("--rows", "3000", "--bulk-rows", "500", "--single", "20", "--repeat", "1"),
         *("--writer-rate", "50"),
