@@ -2,12 +2,13 @@
 
 The numbers an acceptance point of the project asks for, side by side:
 
-* bulk UPDATE rows/s and single-row UPDATE statements/s on tables of identical shape and
+* bulk rows/s and single-row statements/s of UPDATE and INSERT on tables of identical shape and
   data: with no trigger, with our sync trigger (installed by a real ``migrate`` of
   ``AlterCompatColumn``, measured as the new colour) and with a reference trigger written
   in the style pgroll uses (one DECLAREd variable per column assigned from NEW, a
   ``current_setting('search_path')`` string comparison, no WHEN clause). Two UPDATEs: one
-  of a column no sync step reads, one of the synced column (ours then computes ``down``).
+  of a column no sync step reads, one of the synced column (ours then computes ``down``),
+  and an INSERT of new-shape orders (``down`` again).
   The table is an order as a Django model makes it (a foreign key and two indexed columns
   besides the key); the bulk UPDATE is also run on copies that keep only the primary key,
   the worst case for any row trigger. Two diagnostic triggers (only ``RETURN NEW``; only
@@ -19,19 +20,22 @@ The numbers an acceptance point of the project asks for, side by side:
   ``UPDATE … SET new = up(old)`` on an identical table with the plain column added;
 * the latency of concurrent single-row writers of both colours during that backfill.
 
-Method. Bulk UPDATE: before every run the table is VACUUMed, and the UPDATE runs in a
+Method. Statements are timed on their backend's CPU (``BackendClock``, where the server
+is local), which time spent waiting for a core on a shared machine does not inflate.
+Bulk writes: before every run the table is VACUUMed, and the statement runs in a
 transaction that is rolled back, so every run and every table starts from the same rows.
 Per statement, one untimed EXPLAIN ANALYZE run per table (warm-up, correctness check,
 time inside the triggers), then ``--repeat`` rounds in which the tables take turns, each
 round starting one table further along; the ratio to no trigger is the median of each
 round's own ratio. Many short rounds beat a few long ones on a shared machine, whose
-speed drifts over seconds. Single-row UPDATE: ``--single``
-prepared autocommit statements by primary key per table and run (the same random keys for
-every table), the tables taking turns every few hundred statements. Backfill: every
+speed drifts over seconds. Single-row writes: ``--single`` prepared autocommit
+statements per table and run (the same random keys for every table), the tables taking
+turns every few hundred statements. Backfill: every
 measurement gets its own copy of one release-1 template database (``CREATE DATABASE …
 TEMPLATE``), so each starts from the same settled table; autovacuum is off on the bench
 tables so it cannot land on one run and not another. The writers are paced
-(``--writer-rate``), as an application's connections are.
+(``--writer-rate``), as an application's connections are, and released by the first
+batch statement; the backfill is timed from that statement's start to the last one's end.
 
 Only correctness is asserted (``down`` really ran for the new colour's UPDATEs, the
 backfill left ``new = up(legacy)`` on every row and rewrote no legacy value, the writers'
@@ -39,7 +43,7 @@ rows stay in sync); timings get a verdict per target but are never asserted, bec
 machines are noisy. A failed check exits with status 1.
 
 Run from the repository root: ``python bench/sync_cost.py [--rows 1000000]
-[--bulk-rows 50000] [--single 2000] [--repeat 9] [--second-batch 20000]``.
+[--bulk-rows 50000] [--single 2000] [--repeat 9] [--second-batch 20000] [--json PATH]``.
 """
 
 from __future__ import annotations

@@ -148,10 +148,11 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
             return None
         if natural in INTEGERS:
             return f"{value} NOT BETWEEN {low} AND {high}", "numeric_value_out_of_range"
-        # Two comparisons, no arithmetic: the test runs on every synced row. NaN sorts
-        # above every number, so it fails the upper bound, as it fails the cast.
-        if kind == "numeric":  # the cast rounds half away from zero
-            test = f"{value} <= {low}.5 OR {value} >= {high}.5"
+        # The test runs on every synced row, and each mention of the value evaluates the
+        # expression again once PostgreSQL inlines the step: few mentions, little
+        # arithmetic. NaN sorts above every number, so it fails, as it fails the cast.
+        if kind == "numeric":  # low - 0.5 < v < high + 0.5: the cast rounds half away from 0
+            test = f"pg_catalog.abs({value} + 0.5) >= {high + 1}"
         else:  # floating point rounds half to even, as round() does
             rounded = f"pg_catalog.round({value})"
             test = f"{rounded} < '{low}'::float8 OR {rounded} >= '{high + 1}'::float8"
