@@ -11,11 +11,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import django
 import psycopg
@@ -222,3 +222,35 @@ class Results:
 
 def json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the results to PATH as JSON")
+
+
+def run_bench(
+    app: str,
+    name: str,
+    json_path: str | None,
+    measure: Callable[[Server], Any],
+    report: Callable[[Results, Any], None],
+) -> int:
+    """What every bench's ``main`` does around its own ``measure`` and ``report``.
+
+    A throwaway server (or the one ``COMPAT_VIEWS_TEST_DSN`` names), Django configured
+    for ``app``, the results printed and written as JSON; exit status 1 when a
+    correctness check failed, so no number is printed for a database in the wrong shape.
+    """
+    from compat_views.testing.postgres import throwaway_server
+
+    started = time.perf_counter()
+    with throwaway_server() as server:
+        configure_django(server, app)
+        results = Results(name, machine(server))
+        try:
+            measured = measure(server)
+        except BenchFailed as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            return 1
+    report(results, measured)
+    results.print()
+    results.dump(json_path)
+    missed = sum(not target.ok for target in results.targets)
+    print(f"{missed} target(s) missed; total wall time {time.perf_counter() - started:.1f} s")
+    return 0

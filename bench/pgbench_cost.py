@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,15 +35,13 @@ from psycopg.conninfo import conninfo_to_dict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
 from bench.common import (  # noqa: E402
     SKIPPED,
-    BenchFailed,
     Chart,
     Results,
     Table,
-    configure_django,
     database,
     expect,
     json_option,
-    machine,
+    run_bench,
 )
 from bench.sync_cost import (  # noqa: E402
     APP,
@@ -181,28 +178,19 @@ def report(results: Results, args: argparse.Namespace, pairs) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compat_views.testing.postgres import throwaway_server
-
     args = parse_args(argv)
     pgbench = find_pgbench(args.pgbench)
     if not pgbench:
         print("bench skipped: no pgbench on this machine (pass --pgbench PATH)", file=sys.stderr)
         return SKIPPED
-    started = time.perf_counter()
-    with throwaway_server() as server:
-        configure_django(server, APP)
-        results = Results("pgbench", machine(server))
-        print(f"pgbench of the legacy colour with {pgbench}:", flush=True)
-        try:
-            pairs = measure(server, pgbench, args)
-        except BenchFailed as exc:
-            print(f"bench failed: {exc}", file=sys.stderr)
-            return 1
-    report(results, args, pairs)
-    results.print()
-    results.dump(args.json)
-    print(f"total wall time {time.perf_counter() - started:.1f} s")
-    return 0
+    print(f"pgbench of the legacy colour with {pgbench}:", flush=True)
+    return run_bench(
+        APP,
+        "pgbench",
+        args.json,
+        lambda server: measure(server, pgbench, args),
+        lambda results, pairs: report(results, args, pairs),
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +32,14 @@ from django.db import connections
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
 from bench.common import (  # noqa: E402
     BackendClock,
-    BenchFailed,
     Chart,
     Results,
     Table,
     Target,
-    configure_django,
     database,
     expect,
     json_option,
-    machine,
+    run_bench,
 )
 from bench.sync_cost import (  # noqa: E402
     APP,
@@ -195,25 +192,15 @@ def report(results: Results, args: argparse.Namespace, seconds, clock: str) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compat_views.testing.postgres import throwaway_server
-
     args = parse_args(argv)
-    started = time.perf_counter()
-    with throwaway_server() as server:
-        configure_django(server, APP)
-        results = Results("read", machine(server))
-        print(f"legacy read cost on {args.rows:,} orders:", flush=True)
-        try:
-            seconds, clock = measure(server, args)
-        except BenchFailed as exc:
-            print(f"bench failed: {exc}", file=sys.stderr)
-            return 1
-    report(results, args, seconds, clock)
-    results.print()
-    results.dump(args.json)
-    missed = sum(not target.ok for target in results.targets)
-    print(f"{missed} target(s) missed; total wall time {time.perf_counter() - started:.1f} s")
-    return 0
+    print(f"legacy read cost on {args.rows:,} orders:", flush=True)
+    return run_bench(
+        APP,
+        "read",
+        args.json,
+        lambda server: measure(server, args),
+        lambda results, measured: report(results, args, *measured),
+    )
 
 
 if __name__ == "__main__":

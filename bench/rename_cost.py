@@ -32,15 +32,13 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
 from bench.common import (  # noqa: E402
     LEGACY_COLOUR,
-    BenchFailed,
     Chart,
     Results,
     Table,
-    configure_django,
     database,
     expect,
     json_option,
-    machine,
+    run_bench,
 )
 
 if TYPE_CHECKING:
@@ -215,26 +213,16 @@ def report(results: Results, sizes: list[Result], fill_seconds: dict[int, float]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Imported here, after REPO_ROOT is on sys.path, so it is this checkout's library.
-    from compat_views.testing.postgres import throwaway_server
-
     args = parse_args(argv)
-    started = time.perf_counter()
-    with throwaway_server() as server:
-        configure_django(server, APP)
-        results = Results("rename", machine(server))
-        print(f"RenameCompatColumn cost, {args.repeat} runs per size", flush=True)
-        fills: dict[int, float] = {}
-        try:
-            sizes = [measure(server, rows, args.repeat, fills) for rows in sorted(args.rows)]
-        except BenchFailed as exc:
-            print(f"bench failed: {exc}", file=sys.stderr)
-            return 1
-    report(results, sizes, fills)
-    results.print()
-    results.dump(args.json)
-    print(f"total wall time {time.perf_counter() - started:.1f} s")
-    return 0
+    print(f"RenameCompatColumn cost, {args.repeat} runs per size", flush=True)
+    fills: dict[int, float] = {}
+    return run_bench(
+        APP,
+        "rename",
+        args.json,
+        lambda server: [measure(server, rows, args.repeat, fills) for rows in sorted(args.rows)],
+        lambda results, sizes: report(results, sizes, fills),
+    )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_bench(script: str, arguments: list[str], dsn: str, scratch: Path) -> Results | str:
+def run_script(script: str, arguments: list[str], dsn: str, scratch: Path) -> Results | str:
     """The bench's results, or why there are none (its last lines of output)."""
     from compat_views.testing.postgres import DSN_ENV
 
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             arguments = quick if args.quick else full
             if script == "rename_cost.py" and not args.quick:
                 arguments = [*arguments, "--rows", *args.rename_rows]
-            found = run_bench(script, arguments, server.conninfo(), Path(scratch))
+            found = run_script(script, arguments, server.conninfo(), Path(scratch))
             name = found.bench if isinstance(found, Results) else script.removesuffix("_cost.py")
             results[name] = found
     charts = args.out / CHARTS

@@ -83,11 +83,10 @@ from bench.common import (  # noqa: E402
     Results,
     Table,
     Target,
-    configure_django,
     database,
     expect,
     json_option,
-    machine,
+    run_bench,
 )
 from compat_views.naming import legacy_schema  # noqa: E402
 from compat_views.sql import ident, literal  # noqa: E402
@@ -1095,32 +1094,25 @@ def add_backfills(results: Results, args: argparse.Namespace, backfills: list[Ba
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compat_views.testing.postgres import throwaway_server
-
     args = parse_args(argv)
-    started = time.perf_counter()
-    with throwaway_server() as server:
-        configure_django(server, APP)
+
+    def measure(server: Server) -> tuple[TriggerResults, list[Backfill]]:
         operation = alter_operation()
         print(
             f"sync trigger and backfill cost of AlterCompatColumn({operation.model_name!r}, "
             f"{operation.name!r}, up={operation.up!r}, down={operation.down!r})",
             flush=True,
         )
-        results = Results("sync", machine(server))
-        try:
-            triggers = measure_triggers(server, args, operation.up, operation.down)
-            backfills = measure_backfills(server, args, operation)
-        except BenchFailed as exc:
-            print(f"bench failed: {exc}", file=sys.stderr)
-            return 1
-    add_triggers(results, args, triggers)
-    add_backfills(results, args, backfills)
-    results.print()
-    results.dump(args.json)
-    missed = sum(not target.ok for target in results.targets)
-    print(f"{missed} target(s) missed; total wall time {time.perf_counter() - started:.1f} s")
-    return 0
+        return (
+            measure_triggers(server, args, operation.up, operation.down),
+            measure_backfills(server, args, operation),
+        )
+
+    def report(results: Results, measured: tuple[TriggerResults, list[Backfill]]) -> None:
+        add_triggers(results, args, measured[0])
+        add_backfills(results, args, measured[1])
+
+    return run_bench(APP, "sync", args.json, measure, report)
 
 
 if __name__ == "__main__":
