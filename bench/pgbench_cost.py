@@ -3,8 +3,10 @@
 Two databases in the same cluster start as copies of one release-1 database: the
 control is never touched, the other goes through ``AlterCompatColumn``. pgbench runs
 the legacy colour's transaction (read an order, add a cent to it) as any non-Django
-client joins a colour, with ``PGOPTIONS="-c search_path=compat_blue,public"``: on the
-control, and before expand, that resolves to the table; during the rollout to the view,
+client joins a colour, with ``PGOPTIONS="-c search_path=compat_blue,public"``, its
+statements prepared (``-M prepared``, as psycopg prepares a query it has run five
+times): on the control, and before expand, that resolves to the table; during the
+rollout to the view,
 with the sync trigger computing ``up`` on every write. The two databases take turns in
 short rounds (alternating which goes first), so the machine's drift lands on both;
 each phase reports the median of the per-pair ratios, rollout over control.
@@ -95,7 +97,20 @@ def pgbench_round(
     env.update({f"PG{key.upper()}": str(value) for key, value in params.items() if key != "dbname"})
     clients = str(args.clients)
     done = subprocess.run(
-        [pgbench, "-n", "-c", clients, "-j", clients, "-T", str(seconds), "-f", str(script)]
+        [
+            pgbench,
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            clients,
+            "-j",
+            clients,
+            "-T",
+            str(seconds),
+            "-f",
+            str(script),
+        ]
         + [params["dbname"]],
         env=env,
         capture_output=True,
@@ -162,7 +177,8 @@ def report(results: Results, args: argparse.Namespace, pairs) -> None:
         )
     results.tables.append(
         Table(
-            f"pgbench as the legacy colour (PGOPTIONS search_path), {args.clients} clients, "
+            f"pgbench -M prepared as the legacy colour (PGOPTIONS search_path), "
+            f"{args.clients} clients, "
             f"{args.pairs} pairs of alternating {args.seconds} s rounds per phase, "
             f"{args.rows:,} orders; ratio = median of the per-pair ratios",
             ["phase", "rollout db TPS", "control db TPS", "rollout / control", "per pair"],
