@@ -160,9 +160,12 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
     if base == "numeric" and size and number:
         if digits is not None and digits <= size - scale and places <= scale:
             return None
-        rounded = f"pg_catalog.round(({value})::numeric, {scale})"
-        test = f"pg_catalog.abs({rounded}) >= 1e{size - scale} AND {rounded} <> 'NaN'"
-        return test, "numeric_value_out_of_range"  # NaN sorts above every number, and fits
+        # |v| rounds (half away from zero) to 10^(p - s) or more from this bound on, so
+        # no round() per row; the NaN test (NaN fits) only runs on a value at the bound.
+        bound = f"{10 ** (size - scale) - 1}.{'9' * scale}5"
+        exact = value if kind == "numeric" else f"({value})::numeric"
+        test = f"pg_catalog.abs({exact}) >= {bound} AND {exact} <> 'NaN'"
+        return test, "numeric_value_out_of_range"
     if base in _STRINGS[1:] and size:
         if kind in _STRINGS[1:] and length and length <= size:
             return None
