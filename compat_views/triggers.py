@@ -47,8 +47,9 @@ DIRECTIONS = ("up", "down")
 GUARD = "guard"  # the third "direction": refuse a legacy writer that cannot see its views
 
 
-def configured_first(legacy_schema: str) -> str:
-    """Whether the session's *configured* search_path puts ``legacy_schema`` first.
+def configured_first(legacy_schema: str, resolved_elsewhere: str) -> str:
+    """Whether the session's *configured* search_path puts ``legacy_schema`` first, while
+    ``resolved_elsewhere`` (a test of its effective path) holds.
 
     ``current_schema()`` skips a schema the role may not use, so a legacy session
     whose role lacks USAGE on its legacy schema would resolve to the base table and
@@ -61,10 +62,12 @@ def configured_first(legacy_schema: str) -> str:
     pattern = f'^\\s*{lead}"?{legacy_schema}"?\\s*(,|$)'
     setting = "pg_catalog.current_setting('search_path')"
     # strpos first: it is false at once for every other colour, and a regular expression
-    # per row would cost a bulk UPDATE of the new colour a third more.
+    # per row would cost a bulk UPDATE of the new colour a third more; then the effective
+    # path, false at once for the legacy colour's own sessions, so that only a session
+    # about to be refused matches the expression.
     return (
         f"pg_catalog.strpos({setting}, {literal(legacy_schema)}) > 0 "
-        f"AND {setting} ~* {literal(pattern)}"
+        f"AND {resolved_elsewhere} AND {setting} ~* {literal(pattern)}"
     )
 
 
@@ -361,8 +364,8 @@ def render_block(base_schema: str, key: str, plan: Plan, direction: str) -> str:
 def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
     test = "=" if direction == "up" else "IS DISTINCT FROM"
     colour = f"pg_catalog.current_schema() {test} {literal(legacy_schema)}"
-    if direction == GUARD:  # the pattern first: it is false at once for every other colour
-        return f"{configured_first(legacy_schema)} AND {colour}"
+    if direction == GUARD:
+        return configured_first(legacy_schema, colour)
     if event == "ins":
         return colour
     columns = dict.fromkeys(c for sync in steps(plan, direction) for c in _sources(plan, sync))
