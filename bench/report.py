@@ -36,7 +36,7 @@ SIZES = {  # script -> (full arguments, --quick arguments)
         ["--rows", "3000", "--bulk-rows", "500", "--single", "20", "--repeat", "1"],
     ),
     "read_cost.py": (
-        ["--rows", "100000", "--statements", "500", "--repeat", "9"],
+        ["--rows", "100000", "--statements", "200", "--repeat", "51"],
         ["--rows", "2000", "--statements", "10", "--repeat", "1"],
     ),
     "rename_cost.py": (["--repeat", "3"], ["--rows", "100", "2000", "--repeat", "1"]),
