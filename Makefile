@@ -6,14 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test soak lint bench bench-rename bench-sync bench-lock clean
+.PHONY: demo test soak lint bench bench-rename bench-sync bench-lock bench-report clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,demo]"
+	$(BIN)/pip install --quiet -e ".[test,demo,bench]"
 	touch $@
 
 test: $(VENV)/.installed pgbouncer
@@ -47,6 +47,10 @@ bench-sync: $(VENV)/.installed
 
 bench-lock: $(VENV)/.installed
 	$(BIN)/python bench/lock_window.py $(ARGS)
+
+# Runs every bench and rewrites BENCHMARKS.md and bench/charts/ (about 15 minutes).
+bench-report: $(VENV)/.installed
+	$(BIN)/python bench/report.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)

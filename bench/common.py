@@ -6,12 +6,16 @@ for a database that is not in the shape the bench claims.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import django
 import psycopg
@@ -29,6 +33,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 NEW_COLOUR, LEGACY_COLOUR = "green", "blue"
+SKIPPED = 2  # a bench's exit status when the machine lacks what it needs (it says what)
 
 
 class BenchFailed(RuntimeError):
@@ -84,3 +89,169 @@ def database(server: Server, label: str, template: str | None = None) -> Iterato
     finally:
         connections["default"].close()
         admin(server, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def machine(server: Server) -> str:
+    """The machine and server every table is measured on, printed with each of them."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        (version,) = conn.execute("SHOW server_version").fetchone()
+    return f"{os.cpu_count()} cores, {model}; PostgreSQL {version.split()[0]}"
+
+
+class BackendClock:
+    """CPU seconds a server backend has run, read from ``/proc/<pid>/schedstat``.
+
+    On a shared machine a statement's wall time includes the time its backend waited
+    for a core; its CPU time does not, so comparing CPU times of CPU-bound statements
+    (a bulk UPDATE of cached rows) is far steadier. Only a local server's backends can
+    be read; otherwise the clock falls back to wall time and says so.
+    """
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        (pid,) = conn.execute("SELECT pg_catalog.pg_backend_pid()").fetchone()
+        self.path = Path(f"/proc/{pid}/schedstat")
+        self.cpu = self.path.exists()
+        self.kind = "server CPU time" if self.cpu else "wall time"
+
+    def __call__(self) -> float:
+        if self.cpu:
+            return int(self.path.read_text().split()[0]) / 1e9
+        return time.perf_counter()
+
+
+@dataclass
+class Table:
+    """One table of a bench's results: printed as text, written as Markdown by the report."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+    def text(self, machine: str) -> str:
+        grid = [self.headers, *self.rows]
+        widths = [max(len(cell) for cell in column) for column in zip(*grid, strict=True)]
+        lines = [self.title, f"  ({machine})"]
+        for row in grid:
+            cells = (f"{cell:>{width}}" for cell, width in zip(row, widths, strict=True))
+            lines.append("  " + "  ".join(cells))
+        return "\n".join([*lines, *(f"  {note}" for note in self.notes)])
+
+
+@dataclass
+class Target:
+    """A figure and the target it is judged against, measured in the same run."""
+
+    label: str
+    value: float
+    target: float
+    unit: str  # "×", "%" (value and target as shares) or "ms"
+    at_least: bool = False  # the figure must reach the target rather than stay under it
+
+    @property
+    def ok(self) -> bool:
+        return self.value >= self.target if self.at_least else self.value <= self.target
+
+    def shown(self, value: float) -> str:
+        if self.unit == "%":
+            return f"{value:.0%}"
+        return f"{value:.2f}{self.unit}" if self.unit == "×" else f"{value:.1f} {self.unit}"
+
+    def text(self) -> str:
+        sign = "≥" if self.at_least else "≤"
+        verdict = "PASS" if self.ok else "MISS"
+        shown = f"{self.shown(self.value)} (target {sign} {self.shown(self.target)})"
+        return f"{self.label}: {shown} {verdict}"
+
+
+@dataclass
+class Chart:
+    """Data for one chart, drawn by the report: bars per category, or lines over sizes."""
+
+    name: str  # file stem
+    title: str
+    ylabel: str
+    labels: list[str]  # categories, or the x values of a line chart
+    series: dict[str, list[float]]
+    kind: str = "bar"  # "bar" | "line"
+    reference: float | None = None  # a horizontal line, such as a target
+    reference_label: str = "target"
+
+
+@dataclass
+class Results:
+    """What a bench measured, as the report needs it; ``--json`` writes it to a file."""
+
+    bench: str
+    machine: str
+    tables: list[Table] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+
+    def print(self) -> None:
+        for table in self.tables:
+            print()
+            print(table.text(self.machine))
+        if self.targets:
+            print()
+            print("targets")
+            for target in self.targets:
+                print(f"  {target.text()}")
+
+    def dump(self, path: str | None) -> None:
+        if path:
+            Path(path).write_text(json.dumps(asdict(self), indent=1, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        data = json.loads(path.read_text())
+        return cls(
+            bench=data["bench"],
+            machine=data["machine"],
+            tables=[Table(**each) for each in data["tables"]],
+            targets=[Target(**each) for each in data["targets"]],
+            charts=[Chart(**each) for each in data["charts"]],
+        )
+
+
+def json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH as JSON")
+
+
+def run_bench(
+    app: str,
+    name: str,
+    json_path: str | None,
+    measure: Callable[[Server], Any],
+    report: Callable[[Results, Any], None],
+) -> int:
+    """What every bench's ``main`` does around its own ``measure`` and ``report``.
+
+    A throwaway server (or the one ``COMPAT_VIEWS_TEST_DSN`` names), Django configured
+    for ``app``, the results printed and written as JSON; exit status 1 when a
+    correctness check failed, so no number is printed for a database in the wrong shape.
+    """
+    from compat_views.testing.postgres import throwaway_server
+
+    started = time.perf_counter()
+    with throwaway_server() as server:
+        configure_django(server, app)
+        results = Results(name, machine(server))
+        try:
+            measured = measure(server)
+        except BenchFailed as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            return 1
+    report(results, measured)
+    results.print()
+    results.dump(json_path)
+    missed = sum(not target.ok for target in results.targets)
+    print(f"{missed} target(s) missed; total wall time {time.perf_counter() - started:.1f} s")
+    return 0

@@ -2,14 +2,15 @@
 
 The rename is metadata only (``ALTER TABLE … RENAME COLUMN`` plus a regenerated legacy
 view), so its time must not grow with the table. This script times ``migrate`` of the
-rename on a small and a large table, each in its own fresh database on a throwaway
-server, and prints both medians (after one untimed warm-up each) and their ratio.
+rename on tables of each size in ``--rows``, each in its own fresh database on a
+throwaway server, and prints the medians (after one untimed warm-up each) and their
+ratio to the smallest.
 Only correctness is asserted (the rename really happened, the legacy view shows every
 row, rollback restores the name); the timings are printed, never asserted, because
 machines are noisy.
 
-Run from the repository root: ``python bench/rename_cost.py [--rows-small 1000]
-[--rows-large 1000000] [--repeat 3]`` (``make bench ARGS=...`` runs the same).
+Run from the repository root: ``python bench/rename_cost.py [--rows 1000 1000000]
+[--repeat 3] [--json PATH]`` (``make bench-rename ARGS=...`` runs the same).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an install
 from bench.common import (  # noqa: E402
     LEGACY_COLOUR,
-    BenchFailed,
-    configure_django,
+    Chart,
+    Results,
+    Table,
     database,
     expect,
+    json_option,
+    run_bench,
 )
 
 if TYPE_CHECKING:
@@ -80,9 +84,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         return value
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows-small", type=positive, default=1_000)
-    parser.add_argument("--rows-large", type=positive, default=1_000_000)
+    parser.add_argument(
+        "--rows", type=positive, nargs="+", default=[1_000, 1_000_000], help="table sizes"
+    )
     parser.add_argument("--repeat", type=positive, default=3, help="timed renames per size")
+    json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -96,7 +102,7 @@ def columns(schema: str, table: str) -> set[str]:
     return {name for (name,) in query(_COLUMNS, [schema, table])}
 
 
-def prepare(rows: int) -> None:
+def prepare(rows: int) -> float:
     """Release 1 with ``rows`` rows, vacuumed and analysed like a settled production table."""
     call_command("migrate", "compat_views", verbosity=0)
     call_command("migrate", APP, BEFORE, verbosity=0)
@@ -106,7 +112,9 @@ def prepare(rows: int) -> None:
     query(f"VACUUM ANALYZE {TABLE}")
     (count,) = query(f"SELECT count(*) FROM {TABLE}")[0]
     expect(count == rows, f"filled {count} rows into {TABLE}, expected {rows}")
-    print(f"  filled {rows} rows in {time.perf_counter() - started:.1f} s", flush=True)
+    seconds = time.perf_counter() - started
+    print(f"  filled {rows} rows in {seconds:.1f} s", flush=True)
+    return seconds
 
 
 def check_renamed(rows: int, legacy_schema: str) -> None:
@@ -148,14 +156,14 @@ def timed_rename() -> float:
     return time.perf_counter() - started
 
 
-def measure(server: Server, rows: int, repeat: int) -> Result:
+def measure(server: Server, rows: int, repeat: int, fills: dict[int, float]) -> Result:
     from compat_views import naming
 
     legacy_schema = naming.legacy_schema(LEGACY_COLOUR)
     print(f"{rows} rows:", flush=True)
     seconds = []
     with database(server, str(rows)):
-        prepare(rows)
+        fills[rows] = prepare(rows)
         # Run 0 is a checked but unrecorded warm-up: one-off costs (first imports, the
         # cold catalog caches of a new backend) would otherwise land on the first size.
         for run in range(repeat + 1):
@@ -170,39 +178,51 @@ def measure(server: Server, rows: int, repeat: int) -> Result:
     return Result(rows, seconds)
 
 
-def report(small: Result, large: Result) -> None:
-    ratio = large.median / small.median
-    print()
-    print(f"{'rows':>10}  {'median s':>10}  runs (s)")
-    for result in (small, large):
-        runs = " ".join(f"{value:.4f}" for value in result.seconds)
-        print(f"{result.rows:>10}  {result.median:>10.4f}  {runs}")
+def report(results: Results, sizes: list[Result], fill_seconds: dict[int, float]) -> None:
+    smallest = sizes[0]
+    results.tables.append(
+        Table(
+            f"RenameCompatColumn: `migrate` of the rename, median of {len(smallest.seconds)} "
+            "runs per size after a warm-up (rolled back between runs)",
+            ["rows", "median s", "× smallest", "runs (s)", "filling the table took s"],
+            [
+                [
+                    f"{result.rows:,}",
+                    f"{result.median:.4f}",
+                    f"{result.median / smallest.median:.2f}",
+                    " ".join(f"{value:.4f}" for value in result.seconds),
+                    f"{fill_seconds[result.rows]:.1f}",
+                ]
+                for result in sizes
+            ],
+            ["target: about 1× at every size, i.e. a cost independent of the table's size"],
+        )
+    )
+    results.charts.append(
+        Chart(
+            "rename",
+            "RenameCompatColumn: migrate time by table size",
+            "seconds",
+            [f"{result.rows:,}" for result in sizes],
+            {"migrate of the rename": [result.median for result in sizes]},
+            kind="line",
+        )
+    )
+    ratio = sizes[-1].median / smallest.median
     print(f"ratio {ratio:.2f} (target: about 1, i.e. cost independent of table size)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Imported here, after REPO_ROOT is on sys.path, so it is this checkout's library.
-    from compat_views.testing.postgres import throwaway_server
-
     args = parse_args(argv)
-    started = time.perf_counter()
-    with throwaway_server() as server:
-        configure_django(server, APP)
-        version = server.version_num
-        print(
-            f"RenameCompatColumn cost on PostgreSQL {version // 10000}.{version % 10000} "
-            f"({server.source} server), {args.repeat} runs per size",
-            flush=True,
-        )
-        try:
-            small = measure(server, args.rows_small, args.repeat)
-            large = measure(server, args.rows_large, args.repeat)
-        except BenchFailed as exc:
-            print(f"bench failed: {exc}", file=sys.stderr)
-            return 1
-    report(small, large)
-    print(f"total wall time {time.perf_counter() - started:.1f} s")
-    return 0
+    print(f"RenameCompatColumn cost, {args.repeat} runs per size", flush=True)
+    fills: dict[int, float] = {}
+    return run_bench(
+        APP,
+        "rename",
+        args.json,
+        lambda server: [measure(server, rows, args.repeat, fills) for rows in sorted(args.rows)],
+        lambda results, sizes: report(results, sizes, fills),
+    )
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 The numbers an acceptance point of the project asks for, side by side:
 
-* bulk UPDATE rows/s and single-row UPDATE statements/s on tables of identical shape and
+* bulk rows/s and single-row statements/s of UPDATE and INSERT on tables of identical shape and
   data: with no trigger, with our sync trigger (installed by a real ``migrate`` of
   ``AlterCompatColumn``, measured as the new colour) and with a reference trigger written
   in the style pgroll uses (one DECLAREd variable per column assigned from NEW, a
   ``current_setting('search_path')`` string comparison, no WHEN clause). Two UPDATEs: one
-  of a column no sync step reads, one of the synced column (ours then computes ``down``).
+  of a column no sync step reads, one of the synced column (ours then computes ``down``),
+  and an INSERT of new-shape orders (``down`` again).
   The table is an order as a Django model makes it (a foreign key and two indexed columns
   besides the key); the bulk UPDATE is also run on copies that keep only the primary key,
   the worst case for any row trigger. Two diagnostic triggers (only ``RETURN NEW``; only
@@ -19,19 +20,22 @@ The numbers an acceptance point of the project asks for, side by side:
   ``UPDATE … SET new = up(old)`` on an identical table with the plain column added;
 * the latency of concurrent single-row writers of both colours during that backfill.
 
-Method. Bulk UPDATE: before every run the table is VACUUMed, and the UPDATE runs in a
+Method. Statements are timed on their backend's CPU (``BackendClock``, where the server
+is local), which time spent waiting for a core on a shared machine does not inflate.
+Bulk writes: before every run the table is VACUUMed, and the statement runs in a
 transaction that is rolled back, so every run and every table starts from the same rows.
 Per statement, one untimed EXPLAIN ANALYZE run per table (warm-up, correctness check,
 time inside the triggers), then ``--repeat`` rounds in which the tables take turns, each
 round starting one table further along; the ratio to no trigger is the median of each
 round's own ratio. Many short rounds beat a few long ones on a shared machine, whose
-speed drifts over seconds. Single-row UPDATE: ``--single``
-prepared autocommit statements by primary key per table and run (the same random keys for
-every table), the tables taking turns every few hundred statements. Backfill: every
+speed drifts over seconds. Single-row writes: ``--single`` prepared autocommit
+statements per table and run (the same random keys for every table), the tables taking
+turns every few hundred statements. Backfill: every
 measurement gets its own copy of one release-1 template database (``CREATE DATABASE …
 TEMPLATE``), so each starts from the same settled table; autovacuum is off on the bench
 tables so it cannot land on one run and not another. The writers are paced
-(``--writer-rate``), as an application's connections are.
+(``--writer-rate``), as an application's connections are, and released by the first
+batch statement; the backfill is timed from that statement's start to the last one's end.
 
 Only correctness is asserted (``down`` really ran for the new colour's UPDATEs, the
 backfill left ``new = up(legacy)`` on every row and rewrote no legacy value, the writers'
@@ -39,7 +43,7 @@ rows stay in sync); timings get a verdict per target but are never asserted, bec
 machines are noisy. A failed check exits with status 1.
 
 Run from the repository root: ``python bench/sync_cost.py [--rows 1000000]
-[--bulk-rows 50000] [--single 2000] [--repeat 9] [--second-batch 20000]``.
+[--bulk-rows 50000] [--single 2000] [--repeat 9] [--second-batch 20000] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import os
 import random
 import statistics
 import sys
@@ -63,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.core.management import call_command
-from django.db import connections, transaction
+from django.db import connections
 from django.test import override_settings
 
 if TYPE_CHECKING:
@@ -74,10 +77,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from bench.common import (  # noqa: E402
     LEGACY_COLOUR,
     NEW_COLOUR,
+    BackendClock,
     BenchFailed,
-    configure_django,
+    Chart,
+    Results,
+    Table,
+    Target,
     database,
     expect,
+    json_option,
+    run_bench,
 )
 from compat_views.naming import legacy_schema  # noqa: E402
 from compat_views.sql import ident, literal  # noqa: E402
@@ -99,9 +108,10 @@ PLAIN_NEW_COLUMN = "amount_new"
 SEED = 20_240_601
 DEFAULT_BATCH = 5_000  # COMPAT_VIEWS_BACKFILL_BATCH_SIZE's default
 
-TARGET_BULK_RATIO = 1.5
-TARGET_BACKFILL_SHARE = 0.5
-TARGET_WRITER_P99_MS = 50.0
+TARGET_BULK_RATIO = 1.3
+TARGET_BACKFILL_SHARE = 0.7
+TARGET_WRITER_P99_MS = 20.0
+WRITES = {LEGACY_COLOUR: "via the view, up", NEW_COLOUR: "base table, down"}
 
 CUSTOMERS = 5_000
 _FILL_CUSTOMERS = f"""
@@ -159,6 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=200,
         help="statements/s of the concurrent writer, like an application's (0: flat out)",
     )
+    json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -389,19 +400,67 @@ def subject_named(key: str) -> Subject:
     return next(subject for subject in SUBJECTS if subject.key == key)
 
 
+# What a new order holds, per new-shape column: ``g`` numbers the row.
+_NEW_ROW = {
+    "customer_id": f"g %% {CUSTOMERS} + 1",
+    "status": "'new'",
+    "created_at": "pg_catalog.now()",
+    "updated_at": "pg_catalog.now()",
+    "currency": "'EUR'",
+    COLUMN: "(g %% 100000) / 100.0",
+    "qty": "1",
+    "note": "'a new order'",
+}
+BULK_ROWS = "pg_catalog.generate_series(1, %s) AS g"  # %s: how many rows
+ONE_ROW = "(SELECT %s::integer AS g) AS one"  # %s: which row
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One UPDATE the tables are compared on."""
+    """One write the tables are compared on: an UPDATE (its SET list), or an INSERT."""
 
     key: str
-    assignment: str
+    label: str
     why: str
+    assignment: str | None = None  # None: an INSERT of new orders
+
+    @property
+    def synced(self) -> bool:
+        """Whether it writes the synced column, so that ours must run ``down``."""
+        return self.assignment is None or self.assignment.startswith(COLUMN)
+
+    def insert(self, table: str, shape: Shape, rows: str) -> str:
+        """New orders in the new shape, the aside column given too: with no trigger it is
+        NOT NULL and has no default, and a sync trigger overwrites it with ``down``."""
+        new = [name for name in shape.new if name != KEY]
+        expect(set(new) == set(_NEW_ROW), f"{TABLE} has columns {new}, the bench fills others")
+        columns = ", ".join(ident(name) for name in [*new, shape.aside])
+        values = ", ".join([*(_NEW_ROW[name] for name in new), "0"])
+        return f"INSERT INTO {table} ({columns}) SELECT {values} FROM {rows}"
+
+    def bulk(self, table: str, shape: Shape, rows: int) -> tuple[str, list[int] | None]:
+        if self.assignment:
+            return f"UPDATE {table} SET {self.assignment}", None
+        return self.insert(table, shape, BULK_ROWS), [rows]
+
+    def single(self, table: str, shape: Shape) -> str:
+        """One row's statement; its one parameter is a key (of the row, or to number it)."""
+        if self.assignment:
+            return f"UPDATE {table} SET {self.assignment} WHERE {ident(KEY)} = %s"
+        return self.insert(table, shape, ONE_ROW)
 
 
 VARIANTS = (
-    Variant("qty", "qty = qty + 1", "a column no sync step reads"),
-    Variant(COLUMN, f"{COLUMN} = {COLUMN} + 1", "the synced column: ours runs down"),
+    Variant("qty", "UPDATE qty", "a column no sync step reads", "qty = qty + 1"),
+    Variant(
+        COLUMN,
+        f"UPDATE {COLUMN}",
+        "the synced column: ours runs down",
+        f"{COLUMN} = {COLUMN} + 1",
+    ),
+    Variant("insert", "INSERT", "new orders in the new shape: ours runs down"),
 )
+UPDATES = tuple(variant for variant in VARIANTS if variant.assignment)
 
 
 def build_subjects(conn: psycopg.Connection, shape: Shape, up: str, down: str) -> None:
@@ -425,6 +484,11 @@ def build_subjects(conn: psycopg.Connection, shape: Shape, up: str, down: str) -
                 "WITH (autovacuum_enabled = false)"
             )
             conn.execute(f"INSERT INTO {table} SELECT * FROM {source} ORDER BY {KEY}")
+            conn.execute(  # the copied rows brought their keys: new rows follow them
+                "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%s, %s), "
+                f"(SELECT max({ident(KEY)}) FROM {table}))",
+                [f"{BASE_SCHEMA}.{subject.table}", KEY],
+            )
             if subject.bare:
                 drop_secondary_indexes(conn, subject.table)
             else:
@@ -473,12 +537,12 @@ Timings = dict[tuple[str, str], list[float]]  # (subject, variant) -> seconds pe
 def check_update(
     conn: psycopg.Connection, subject: Subject, variant: Variant, shape: Shape, down: str
 ) -> None:
-    """After an UPDATE of the new column, the legacy column must hold ``down`` of it."""
-    if subject.syncs and variant.key == COLUMN:
+    """After a write of the new column, the legacy column must hold ``down`` of it."""
+    if subject.syncs and variant.synced:
         wrong = count_down_mismatches(conn, subject.table, shape, down)
         expect(
             wrong == 0,
-            f"{subject.label}: after UPDATE … SET {variant.assignment}, {wrong} rows of "
+            f"{subject.label}: after {variant.label}, {wrong} rows of "
             f"{subject.table} have {shape.aside} different from {down}: down did not run",
         )
 
@@ -492,13 +556,21 @@ def rolled_back(conn: psycopg.Connection, subject: Subject) -> Iterator[str]:
         yield table
 
 
-def bulk_once(conn: psycopg.Connection, subject: Subject, variant: Variant, rows: int) -> float:
-    """Seconds for one whole-table UPDATE."""
+def bulk_once(
+    conn: psycopg.Connection,
+    clock: BackendClock,
+    subject: Subject,
+    variant: Variant,
+    shape: Shape,
+    rows: int,
+) -> float:
+    """Seconds for one whole-table UPDATE, or an INSERT of as many rows."""
     with rolled_back(conn, subject) as table:
-        started = time.perf_counter()
-        cursor = conn.execute(f"UPDATE {table} SET {variant.assignment}")
-        elapsed = time.perf_counter() - started
-        expect(cursor.rowcount == rows, f"{subject.table}: updated {cursor.rowcount}, not {rows}")
+        statement, params = variant.bulk(table, shape, rows)
+        started = clock()
+        cursor = conn.execute(statement, params)
+        elapsed = clock() - started
+        expect(cursor.rowcount == rows, f"{subject.table}: wrote {cursor.rowcount}, not {rows}")
     return elapsed
 
 
@@ -512,9 +584,8 @@ def trigger_time(
     is false never calls the trigger, so it counts as zero) and everything else.
     """
     with rolled_back(conn, subject) as table:
-        ((plan,),) = conn.execute(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) UPDATE {table} SET {variant.assignment}"
-        ).fetchone()
+        statement, params = variant.bulk(table, shape, rows)
+        ((plan,),) = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params).fetchone()
         check_update(conn, subject, variant, shape, down)
     return sum(trigger["Time"] for trigger in plan.get("Triggers", [])) * 1000 / rows
 
@@ -529,8 +600,14 @@ def rotated(items: Sequence[Any], turn: int) -> list[Any]:
 SINGLE_CHUNK = 250  # statements one table gets before the next table's turn
 
 
-def single_run(conn: psycopg.Connection, variant: Variant, keys: Sequence[int]) -> dict[str, float]:
-    """Seconds each measured table took for ``len(keys)`` autocommit UPDATEs by primary key.
+def single_run(
+    conn: psycopg.Connection,
+    clock: BackendClock,
+    variant: Variant,
+    shape: Shape,
+    keys: Sequence[int],
+) -> dict[str, float]:
+    """Seconds each measured table took for ``len(keys)`` autocommit statements, one row each.
 
     The tables take turns every few hundred statements (in a rotating order), so a burst
     of load from elsewhere on the machine lands on all of them alike.
@@ -538,18 +615,17 @@ def single_run(conn: psycopg.Connection, variant: Variant, keys: Sequence[int]) 
     for subject in MEASURED:
         conn.execute(f"VACUUM {ident(BASE_SCHEMA, subject.table)}")
     statements = {
-        subject.key: f"UPDATE {ident(BASE_SCHEMA, subject.table)} SET {variant.assignment} "
-        f"WHERE {ident(KEY)} = %s"
+        subject.key: variant.single(ident(BASE_SCHEMA, subject.table), shape)
         for subject in MEASURED
     }
     seconds = dict.fromkeys(statements, 0.0)
     for turn, start in enumerate(range(0, len(keys), SINGLE_CHUNK)):
         chunk = keys[start : start + SINGLE_CHUNK]
         for key in rotated(list(statements), turn):
-            started = time.perf_counter()
+            started = clock()
             for value in chunk:
                 conn.execute(statements[key], [value], prepare=True)
-            seconds[key] += time.perf_counter() - started
+            seconds[key] += clock() - started
     return seconds
 
 
@@ -558,12 +634,13 @@ class TriggerResults:
     bulk: Timings
     single: Timings
     inside: dict[tuple[str, str], float]  # µs per row spent in triggers, bulk UPDATE
+    clock: str  # what the timings measure: the backend's CPU time, or wall time
 
 
 def measure_triggers(
     server: Server, args: argparse.Namespace, up: str, down: str
 ) -> TriggerResults:
-    """Bulk, then single-row UPDATE timings of every subject and variant, tables interleaved."""
+    """Bulk, then single-row timings of every subject and variant, tables interleaved."""
     print(f"trigger comparison on {args.bulk_rows:,} rows:", flush=True)
     bulk: Timings = {}
     single: Timings = {}
@@ -577,6 +654,7 @@ def measure_triggers(
             wrong = count_up_mismatches(conn, shape, up)
             expect(wrong == 0, f"after the backfill {wrong} rows of {TABLE} lack up({COLUMN})")
             build_subjects(conn, shape, up, down)
+            clock = BackendClock(conn)
             started = time.perf_counter()
             for variant in VARIANTS:
                 for subject in SUBJECTS:
@@ -585,19 +663,19 @@ def measure_triggers(
                     )
                 for round_ in range(args.repeat):
                     for subject in rotated(SUBJECTS, round_):
-                        seconds = bulk_once(conn, subject, variant, args.bulk_rows)
+                        seconds = bulk_once(conn, clock, subject, variant, shape, args.bulk_rows)
                         bulk.setdefault((subject.key, variant.key), []).append(seconds)
-            print(f"  bulk UPDATE done in {time.perf_counter() - started:.1f} s", flush=True)
+            print(f"  bulk writes done in {time.perf_counter() - started:.1f} s", flush=True)
             started = time.perf_counter()
             keys = random.Random(SEED).choices(range(1, args.bulk_rows + 1), k=args.single)
             for variant in VARIANTS:
                 for _ in range(args.repeat):
-                    for key, seconds in single_run(conn, variant, keys).items():
+                    for key, seconds in single_run(conn, clock, variant, shape, keys).items():
                         single.setdefault((key, variant.key), []).append(seconds)
-            for subject in MEASURED:  # these UPDATEs were committed: check them all at once
+            for subject in MEASURED:  # these writes were committed: check them all at once
                 check_update(conn, subject, VARIANTS[-1], shape, down)
-            print(f"  single-row UPDATE done in {time.perf_counter() - started:.1f} s", flush=True)
-    return TriggerResults(bulk, single, inside)
+            print(f"  single-row writes done in {time.perf_counter() - started:.1f} s", flush=True)
+    return TriggerResults(bulk, single, inside, clock.kind)
 
 
 # Backfill and the writer during it -------------------------------------------------------
@@ -674,12 +752,19 @@ class Backfill:
     batch: int  # rows per statement: the whole table for the plain UPDATE
     ddl_seconds: float
     seconds: float
+    cpu_seconds: float  # the backend's, from the first UPDATE's start to the last one's end
     statements: list[float]  # seconds of each UPDATE statement, in order
     writers: list[WriterStats] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds
+
+    @property
+    def cpu_rate(self) -> float:
+        """Rows per second of server CPU: what the comparison with the plain UPDATE uses,
+        since on a shared machine wall time measured minutes apart drifts with the load."""
+        return self.rows / self.cpu_seconds
 
     def per_batch_ms(self, batch: int) -> float:
         """Median statement time scaled to ``batch`` rows, to compare with any other run."""
@@ -693,36 +778,57 @@ def plain_update(server: Server, template: str, rows: int, up: str, type_sql: st
         started = time.perf_counter()
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {ident(PLAIN_NEW_COLUMN)} {type_sql}")
         ddl = time.perf_counter() - started
-        started = time.perf_counter()
+        clock = BackendClock(conn)
+        started, cpu = time.perf_counter(), clock()
         cursor = conn.execute(f"UPDATE {table} SET {ident(PLAIN_NEW_COLUMN)} = ({up})")
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, clock() - cpu
         expect(cursor.rowcount == rows, f"the plain UPDATE updated {cursor.rowcount}, not {rows}")
         wrong = conn.execute(
             f"SELECT count(*) FROM {table} WHERE {ident(PLAIN_NEW_COLUMN)} IS DISTINCT FROM ({up})"
         ).fetchone()[0]
         expect(wrong == 0, f"the plain UPDATE left {wrong} rows without up({COLUMN})")
-    return Backfill("one plain UPDATE", rows, rows, ddl, seconds, [seconds])
+    return Backfill("one plain UPDATE", rows, rows, ddl, seconds, cpu, [seconds])
 
 
 class BatchClock:
     """Times each backfill batch statement on Django's connection (``execute_wrapper``).
 
-    The per-batch times show whether a batch costs what its rows cost, or more.
+    The backfill lasts from the start of its first batch to the end of its last, which
+    leaves out the DDL before it and the bookkeeping after, wherever ``migrate`` runs
+    it. ``starts`` is called before the first batch (to release the writers). The
+    per-batch times show whether a batch costs what its rows cost, or more.
     """
 
     MARK = "_compat_batch"
 
-    def __init__(self) -> None:
+    def __init__(self, starts: Callable[[], None]) -> None:
+        self.starts = starts
+        self.cpu: BackendClock | None = None
         self.seconds: list[float] = []
+        self.first = self.last = self.first_cpu = self.last_cpu = 0.0
 
     def __call__(self, execute, statement, params, many, context):
         if self.MARK not in statement:
             return execute(statement, params, many, context)
+        if self.cpu is None:  # the backend that runs the batches, whichever it is
+            self.cpu = BackendClock(context["connection"].connection)
+            self.starts()
+            self.first, self.first_cpu = time.perf_counter(), self.cpu()
         started = time.perf_counter()
         try:
             return execute(statement, params, many, context)
         finally:
-            self.seconds.append(time.perf_counter() - started)
+            self.last = time.perf_counter()
+            self.seconds.append(self.last - started)
+            self.last_cpu = self.cpu()
+
+    @property
+    def span(self) -> float:
+        return self.last - self.first
+
+    @property
+    def cpu_span(self) -> float:
+        return self.last_cpu - self.first_cpu
 
 
 def library_backfill(
@@ -733,12 +839,7 @@ def library_backfill(
     batch: int,
     writer_colours: Sequence[str] = (),
 ) -> Backfill:
-    """Expand through ``migrate`` and time the backfill apart from the DDL.
-
-    ``migrate`` runs inside an outer transaction whose first on-commit hook marks the
-    start: the library's backfill is an on-commit hook too, registered later, so it
-    runs right after ours, once the DDL is committed, and ends when the block exits.
-    """
+    """Expand through ``migrate`` and time the backfill apart from the DDL."""
     label = f"compat_views, batch {batch:,}"
     if writer_colours:
         label += f", {' + '.join(writer_colours)} writers"
@@ -747,18 +848,16 @@ def library_backfill(
         for writer in writers:
             writer.start()
             writer.ready.wait()
-        marks: list[float] = []
 
         def backfill_starts() -> None:
-            marks.append(time.perf_counter())
             for writer in writers:
                 writer.go.set()
 
         with connect(server, dbname) as conn:
             legacy_sum = conn.execute(f"SELECT sum({ident(COLUMN)}) FROM {TABLE}").fetchone()[0]
-        clock = BatchClock()
         connection = connections["default"]
         connection.ensure_connection()
+        clock = BatchClock(backfill_starts)
         try:
             with (
                 override_settings(COMPAT_VIEWS_BACKFILL_BATCH_SIZE=batch),
@@ -766,10 +865,7 @@ def library_backfill(
                 redirect_stdout(io.StringIO()),  # the backfill's progress lines
             ):
                 started = time.perf_counter()
-                with transaction.atomic():
-                    transaction.on_commit(backfill_starts)
-                    call_command("migrate", APP, ALTER, verbosity=0)
-                    ddl = time.perf_counter() - started
+                call_command("migrate", APP, ALTER, verbosity=0)
                 ended = time.perf_counter()
         finally:
             stats = [writer.finish() for writer in writers]
@@ -777,7 +873,7 @@ def library_backfill(
 
         operation = AppliedOperation.objects.get(rollout__status="pending", touched__table=TABLE)
         expect(
-            operation.backfill_status == "done" and bool(marks),
+            operation.backfill_status == "done" and bool(clock.seconds),
             f"after migrate the backfill is {operation.backfill_status!r}, not 'done'",
         )
         shape = read_shape()
@@ -792,7 +888,8 @@ def library_backfill(
                 )
                 after = conn.execute(f"SELECT sum({ident(shape.aside)}) FROM {TABLE}").fetchone()[0]
                 expect(after == legacy_sum, f"{label}: the backfill rewrote legacy values")
-    return Backfill(label, args.rows, batch, ddl, ended - marks[0], clock.seconds, stats)
+    ddl = ended - started - clock.span
+    return Backfill(label, args.rows, batch, ddl, clock.span, clock.cpu_span, clock.seconds, stats)
 
 
 def measure_backfills(
@@ -823,10 +920,6 @@ def measure_backfills(
 # Report ----------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "OK" if ok else "MISSED"
-
-
 def ratio(timings: Timings, subject: Subject, variant: str) -> float:
     """Time relative to the no-trigger table of the same shape: the median of each round's
     own ratio.
@@ -845,158 +938,202 @@ def trigger_table(
     timings: Timings,
     subjects: Sequence[Subject],
     inside: dict[tuple[str, str], float] | None = None,
-) -> None:
-    """Rates and time ratios to the no-trigger table, one column group per UPDATE variant."""
-    width = 37 if inside else 27
-    print()
-    print(title)
+) -> Table:
+    """Rates and time ratios to the no-trigger table, one column group per variant."""
+    headers = ["trigger"]
     for variant in VARIANTS:
-        print(f"  (SET {variant.assignment}: {variant.why})")
-    print(f"  {'':<27}" + "".join(f"  {'SET ' + v.assignment:<{width}}" for v in VARIANTS))
-    cell = f"  {unit:>10} {'× none':>7}" + (f" {'trig µs/row':>11}" if inside else "")
-    print(f"  {'trigger':<27}{cell * len(VARIANTS)}")
+        headers += [f"{variant.label} {unit}", "× none"] + (["µs/row in trigger"] if inside else [])
+    rows = []
     for subject in subjects:
-        cells = ""
+        row = [subject.label]
         for variant in VARIANTS:
             rate = count / median(timings[subject.key, variant.key])
-            cells += f"  {rate:>10,.0f} {ratio(timings, subject, variant.key):>6.2f}×"
+            row += [f"{rate:,.0f}", f"{ratio(timings, subject, variant.key):.2f}×"]
             if inside:
-                cells += f" {inside[subject.key, variant.key]:>11.2f}"
-        print(f"  {subject.label:<27}{cells}")
-    print("  runs (s), per variant:")
-    for subject in subjects:
-        runs = " | ".join(
-            " ".join(f"{seconds:.3f}" for seconds in timings[subject.key, variant.key])
-            for variant in VARIANTS
+                row.append(f"{inside[subject.key, variant.key]:.2f}")
+        rows.append(row)
+    notes = [
+        f"{variant.label}: {variant.assignment or 'new orders'} ({variant.why})"
+        for variant in VARIANTS
+    ]
+    return Table(title, headers, rows, notes)
+
+
+def trigger_chart(name: str, title: str, timings: Timings, target: float | None = None) -> Chart:
+    return Chart(
+        name,
+        title,
+        "time relative to no trigger (×)",
+        [variant.label for variant in VARIANTS],
+        {s.label: [ratio(timings, s, v.key) for v in VARIANTS] for s in MEASURED},
+        reference=target,
+        reference_label="target (bulk UPDATE)",
+    )
+
+
+def add_triggers(results: Results, args: argparse.Namespace, triggers: TriggerResults) -> None:
+    """The trigger comparison's tables, charts and the bulk UPDATE targets."""
+    method = (
+        f"{triggers.clock} of the statement, median of {args.repeat} rounds (each run in a "
+        "rolled-back transaction on a freshly VACUUMed table; µs/row in trigger from one "
+        "EXPLAIN ANALYZE, 0 where WHEN kept the row out of plpgsql)"
+    )
+    shaped = [subject for subject in SUBJECTS if not subject.bare]
+    bare = [subject for subject in SUBJECTS if subject.bare]
+    results.tables += [
+        trigger_table(
+            f"Bulk writes of {args.bulk_rows:,} rows on {TABLE} as Django makes it (primary "
+            f"key, foreign key, two indexed columns): {method}",
+            "rows/s",
+            args.bulk_rows,
+            triggers.bulk,
+            shaped,
+            triggers.inside,
+        ),
+        trigger_table(
+            "Worst case: the same on copies with no index but the primary key's",
+            "rows/s",
+            args.bulk_rows,
+            triggers.bulk,
+            bare,
+            triggers.inside,
+        ),
+        trigger_table(
+            f"Single-row writes by primary key: {args.single:,} autocommit prepared statements "
+            f"a run, the tables taking turns; {triggers.clock}, median of {args.repeat}",
+            "stmts/s",
+            args.single,
+            triggers.single,
+            MEASURED,
+        ),
+    ]
+    results.charts += [
+        trigger_chart(
+            "trigger_bulk",
+            f"Bulk writes, {TABLE} as Django makes it",
+            triggers.bulk,
+            TARGET_BULK_RATIO,
+        ),
+        trigger_chart("trigger_single", "Single-row writes", triggers.single),
+    ]
+    ours = subject_named("ours")
+    results.targets += [
+        Target(
+            f"bulk {variant.label} ({variant.why}), our trigger vs none",
+            ratio(triggers.bulk, ours, variant.key),
+            TARGET_BULK_RATIO,
+            "×",
         )
-        print(f"    {subject.label:<25}  {runs}")
+        for variant in UPDATES
+    ]
 
 
-def report(args: argparse.Namespace, triggers: TriggerResults, backfills: list[Backfill]) -> int:
-    """Print every number and a verdict per target; return how many targets were missed."""
-    bulk = (
-        f"bulk UPDATE of {args.bulk_rows:,} rows, median of {args.repeat} rounds (each run in a "
-        "rolled-back transaction on a freshly VACUUMed table; trig µs/row from one EXPLAIN "
-        "ANALYZE)"
-    )
-    trigger_table(
-        f"{bulk}\non {TABLE} as Django makes it: primary key, foreign key and two indexed columns",
-        "rows/s",
-        args.bulk_rows,
-        triggers.bulk,
-        [subject for subject in SUBJECTS if not subject.bare],
-        triggers.inside,
-    )
-    trigger_table(
-        "worst case: the same, on copies with no index but the primary key's",
-        "rows/s",
-        args.bulk_rows,
-        triggers.bulk,
-        [subject for subject in SUBJECTS if subject.bare],
-        triggers.inside,
-    )
-    trigger_table(
-        f"single-row UPDATE by primary key, {args.single:,} autocommit statements a run, "
-        f"median of {args.repeat}",
-        "stmts/s",
-        args.single,
-        triggers.single,
-        MEASURED,
-    )
+def add_backfills(results: Results, args: argparse.Namespace, backfills: list[Backfill]) -> None:
+    """The backfill against one plain UPDATE, and the writers' latency during it."""
     plain, *library = backfills
-    print()
-    print(f"backfill of {args.rows:,} rows (each on a fresh copy of the same release-1 table)")
     per = f"ms/{DEFAULT_BATCH:,} rows"
-    print(f"  {'method':<48} {'DDL s':>6} {'fill s':>7} {'rows/s':>8} {'of plain':>8} {per:>15}")
-    for run in backfills:
-        print(
-            f"  {run.label:<48} {run.ddl_seconds:>6.2f} {run.seconds:>7.2f} {run.rate:>8,.0f} "
-            f"{run.rate / plain.rate:>8.0%} {run.per_batch_ms(DEFAULT_BATCH):>15.1f}"
-        )
-    print(
-        f"  ({per}: the median UPDATE statement, scaled to {DEFAULT_BATCH:,} rows; for the "
-        "plain UPDATE its one statement)"
+    backfill = Table(
+        f"Backfill of {args.rows:,} rows, each on a fresh copy of the same release-1 table",
+        ["method", "DDL s", "fill s", "rows/s", "server CPU s", "of plain (CPU)", per],
+        [
+            [
+                run.label,
+                f"{run.ddl_seconds:.2f}",
+                f"{run.seconds:.2f}",
+                f"{run.rate:,.0f}",
+                f"{run.cpu_seconds:.2f}",
+                f"{run.cpu_rate / plain.cpu_rate:.0%}",
+                f"{run.per_batch_ms(DEFAULT_BATCH):.1f}",
+            ]
+            for run in backfills
+        ],
+        [
+            f"{per}: the median UPDATE statement, scaled to {DEFAULT_BATCH:,} rows",
+            "of plain (CPU): rows per second of the backend's CPU, against the plain UPDATE's; "
+            "wall times measured minutes apart on a shared machine drift with its load",
+        ],
     )
     writers = [stats for run in library for stats in run.writers]
     pace = f"each paced at {args.writer_rate}/s" if args.writer_rate else "flat out"
-    print()
-    print(f"single-row writers during the backfill (batch {DEFAULT_BATCH:,}, {pace})")
-    print(f"  {'colour':<34} {'stmts':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for stats in writers:
-        how = "via the view, up" if stats.colour == LEGACY_COLOUR else "base table, down"
-        print(
-            f"  {f'{stats.colour} ({how})':<34} {len(stats.latencies):>7} {stats.ms(0.5):>8.2f} "
-            f"{stats.ms(0.99):>8.2f} {stats.ms(1.0):>8.2f}"
-        )
-
-    missed = 0
-    print()
-    print("verdicts")
-    ours, reference, bare_ours, bare_constant = (
-        subject_named(key) for key in ("ours", "reference", "bare_ours", "bare_constant")
+    latency = Table(
+        f"Single-row writers during the backfill (batch {DEFAULT_BATCH:,}, {pace})",
+        ["colour", "stmts", "p50 ms", "p99 ms", "max ms"],
+        [
+            [
+                f"{stats.colour} ({WRITES[stats.colour]})",
+                str(len(stats.latencies)),
+                *(f"{stats.ms(share):.2f}" for share in (0.5, 0.99, 1.0)),
+            ]
+            for stats in writers
+        ],
     )
-    for variant in VARIANTS:
-        measured, pgroll, bare, floor = (
-            ratio(triggers.bulk, subject, variant.key)
-            for subject in (ours, reference, bare_ours, bare_constant)
-        )
-        ok = measured <= TARGET_BULK_RATIO
-        missed += not ok
-        print(
-            f"  our bulk UPDATE, SET {variant.assignment}: {measured:.2f}× no-trigger "
-            f"(target ≤ {TARGET_BULK_RATIO}×) {verdict(ok)}"
-        )
-        print(f"    (reference trigger, pgroll style: {pgroll:.2f}×; pgroll publishes about 4×)")
-        print(
-            f"    (worst case, no secondary index: ours {bare:.2f}×; "
-            f"a trigger that only sets a constant there: {floor:.2f}×)"
-        )
-    for run in library:
-        if run.writers:
-            continue
-        share = run.rate / plain.rate
-        ok = share >= TARGET_BACKFILL_SHARE
-        missed += not ok
-        print(
-            f"  backfill, {run.label}: {share:.0%} of the plain UPDATE's rows/s "
-            f"(target ≥ {TARGET_BACKFILL_SHARE:.0%}) {verdict(ok)}"
-        )
-    for stats in writers:
-        p99 = stats.ms(0.99)
-        ok = p99 <= TARGET_WRITER_P99_MS
-        missed += not ok
-        print(
-            f"  {stats.colour} writer p99 during the backfill: {p99:.1f} ms "
-            f"(target ≤ {TARGET_WRITER_P99_MS:.0f} ms) {verdict(ok)}"
-        )
-    return missed
+    results.tables += [backfill, latency]
+    results.charts += [
+        Chart(
+            "backfill",
+            f"Backfill of {args.rows:,} rows",
+            "rows per second of server CPU",
+            [run.label for run in backfills],
+            {"rows per CPU second": [run.cpu_rate for run in backfills]},
+            reference=TARGET_BACKFILL_SHARE * plain.cpu_rate,
+            reference_label="target: 70% of the plain UPDATE",
+        ),
+        Chart(
+            "writer_latency",
+            "Single-row writers during the backfill",
+            "ms",
+            [f"{stats.colour} ({WRITES[stats.colour]})" for stats in writers],
+            {
+                f"p{share * 100:.0f}": [stats.ms(share) for stats in writers]
+                for share in (0.5, 0.99)
+            },
+            reference=TARGET_WRITER_P99_MS,
+        ),
+    ]
+    results.targets += [
+        *(
+            Target(
+                f"backfill, {run.label}, of one plain UPDATE's rows per server CPU second",
+                run.cpu_rate / plain.cpu_rate,
+                TARGET_BACKFILL_SHARE,
+                "%",
+                at_least=True,
+            )
+            for run in library
+            if not run.writers
+        ),
+        *(
+            Target(
+                f"{stats.colour} writer p99 during the backfill",
+                stats.ms(0.99),
+                TARGET_WRITER_P99_MS,
+                "ms",
+            )
+            for stats in writers
+        ),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compat_views.testing.postgres import throwaway_server
-
     args = parse_args(argv)
-    started = time.perf_counter()
-    with throwaway_server() as server:
-        configure_django(server, APP)
+
+    def measure(server: Server) -> tuple[TriggerResults, list[Backfill]]:
         operation = alter_operation()
-        version = server.version_num
         print(
             f"sync trigger and backfill cost of AlterCompatColumn({operation.model_name!r}, "
-            f"{operation.name!r}, up={operation.up!r}, down={operation.down!r}) on PostgreSQL "
-            f"{version // 10000}.{version % 10000} ({server.source} server, "
-            f"{os.cpu_count()} CPUs)",
+            f"{operation.name!r}, up={operation.up!r}, down={operation.down!r})",
             flush=True,
         )
-        try:
-            triggers = measure_triggers(server, args, operation.up, operation.down)
-            backfills = measure_backfills(server, args, operation)
-        except BenchFailed as exc:
-            print(f"bench failed: {exc}", file=sys.stderr)
-            return 1
-    missed = report(args, triggers, backfills)
-    print(f"{missed} target(s) missed; total wall time {time.perf_counter() - started:.1f} s")
-    return 0
+        return (
+            measure_triggers(server, args, operation.up, operation.down),
+            measure_backfills(server, args, operation),
+        )
+
+    def report(results: Results, measured: tuple[TriggerResults, list[Backfill]]) -> None:
+        add_triggers(results, args, measured[0])
+        add_backfills(results, args, measured[1])
+
+    return run_bench(APP, "sync", args.json, measure, report)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ DIRECTIONS = ("up", "down")
 GUARD = "guard"  # the third "direction": refuse a legacy writer that cannot see its views
 
 
-def configured_first(legacy_schema: str) -> str:
-    """Whether the session's *configured* search_path puts ``legacy_schema`` first.
+def configured_first(legacy_schema: str, resolved_elsewhere: str) -> str:
+    """Whether the session's *configured* search_path puts ``legacy_schema`` first, while
+    ``resolved_elsewhere`` (a test of its effective path) holds.
 
     ``current_schema()`` skips a schema the role may not use, so a legacy session
     whose role lacks USAGE on its legacy schema would resolve to the base table and
@@ -61,10 +62,12 @@ def configured_first(legacy_schema: str) -> str:
     pattern = f'^\\s*{lead}"?{legacy_schema}"?\\s*(,|$)'
     setting = "pg_catalog.current_setting('search_path')"
     # strpos first: it is false at once for every other colour, and a regular expression
-    # per row would cost a bulk UPDATE of the new colour a third more.
+    # per row would cost a bulk UPDATE of the new colour a third more; then the effective
+    # path, false at once for the legacy colour's own sessions, so that only a session
+    # about to be refused matches the expression.
     return (
         f"pg_catalog.strpos({setting}, {literal(legacy_schema)}) > 0 "
-        f"AND {setting} ~* {literal(pattern)}"
+        f"AND {resolved_elsewhere} AND {setting} ~* {literal(pattern)}"
     )
 
 
@@ -148,16 +151,24 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
             return None
         if natural in INTEGERS:
             return f"{value} NOT BETWEEN {low} AND {high}", "numeric_value_out_of_range"
-        # low - 0.5 < v < high + 0.5 (low is -high - 1), with v evaluated once
-        exact = f"({value})::numeric" if kind == "numeric" else f"pg_catalog.round({value})"
-        test = f"pg_catalog.abs(2 * {exact}::numeric + 1) >= {2 * high + 2}"
+        # The test runs on every synced row, and each mention of the value evaluates the
+        # expression again once PostgreSQL inlines the step: few mentions, little
+        # arithmetic. NaN sorts above every number, so it fails, as it fails the cast.
+        if kind == "numeric":  # low - 0.5 < v < high + 0.5: the cast rounds half away from 0
+            test = f"pg_catalog.abs({value} + 0.5) >= {high + 1}"
+        else:  # floating point rounds half to even, as round() does
+            rounded = f"pg_catalog.round({value})"
+            test = f"{rounded} < '{low}'::float8 OR {rounded} >= '{high + 1}'::float8"
         return test, "numeric_value_out_of_range"
     if base == "numeric" and size and number:
         if digits is not None and digits <= size - scale and places <= scale:
             return None
-        rounded = f"pg_catalog.round(({value})::numeric, {scale})"
-        test = f"pg_catalog.abs({rounded}) >= 1e{size - scale} AND {rounded} <> 'NaN'"
-        return test, "numeric_value_out_of_range"  # NaN sorts above every number, and fits
+        # |v| rounds (half away from zero) to 10^(p - s) or more from this bound on, so
+        # no round() per row; the NaN test (NaN fits) only runs on a value at the bound.
+        bound = f"{10 ** (size - scale) - 1}.{'9' * scale}5"
+        exact = value if kind == "numeric" else f"({value})::numeric"
+        test = f"pg_catalog.abs({exact}) >= {bound} AND {exact} <> 'NaN'"
+        return test, "numeric_value_out_of_range"
     if base in _STRINGS[1:] and size:
         if kind in _STRINGS[1:] and length and length <= size:
             return None
@@ -353,8 +364,8 @@ def render_block(base_schema: str, key: str, plan: Plan, direction: str) -> str:
 def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
     test = "=" if direction == "up" else "IS DISTINCT FROM"
     colour = f"pg_catalog.current_schema() {test} {literal(legacy_schema)}"
-    if direction == GUARD:  # the pattern first: it is false at once for every other colour
-        return f"{configured_first(legacy_schema)} AND {colour}"
+    if direction == GUARD:
+        return configured_first(legacy_schema, colour)
     if event == "ins":
         return colour
     columns = dict.fromkeys(c for sync in steps(plan, direction) for c in _sources(plan, sync))

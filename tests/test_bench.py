@@ -3,12 +3,15 @@
 A bench asserts the state it measures (``down`` ran, the backfill left ``new =
 up(legacy)`` and rewrote no legacy value, a rename moved no data) and exits 1 when a
 check fails, so this catches a bench or a library change that breaks them. Timings at
-this size mean nothing and are not looked at.
+this size mean nothing and are not looked at; the report's shape is: every section,
+table, target and chart BENCHMARKS.md links.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 TOY_SIZES = {
     "lock_window.py": ["--rows", "200", "--repeat", "1"],
-    "rename_cost.py": ["--rows-small", "100", "--rows-large", "2000", "--repeat", "1"],
+    "rename_cost.py": ["--rows", "100", "2000", "--repeat", "1"],
     "sync_cost.py": [
         *("--rows", "3000", "--bulk-rows", "500", "--single", "20", "--repeat", "1"),
         *("--writer-rate", "50"),
@@ -50,3 +53,32 @@ def test_bench_runs_and_its_checks_pass(pg_server, script):
     assert result.returncode == 0, output
     assert "bench failed" not in output
     assert PRINTS[script] in result.stdout, output
+
+
+def test_report_writes_benchmarks_md_and_every_chart_it_links(pg_server, tmp_path):
+    pytest.importorskip("matplotlib", reason="the charts need the bench extra (matplotlib)")
+    env = {**os.environ, DSN_ENV: pg_server.conninfo()}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "report.py"), "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    charts = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
+    expected = {"trigger_bulk", "trigger_single", "backfill", "writer_latency", "reads", "rename"}
+    if shutil.which("pgbench") or list(Path("/usr/lib/postgresql").glob("*/bin/pgbench")):
+        expected.add("pgbench")
+    assert {Path(chart).stem for chart in charts} >= expected
+    for chart in charts:
+        assert (tmp_path / chart).read_text().lstrip().startswith("<?xml"), chart
+    for heading in ("## Targets", "## Sync trigger", "## Legacy reads", "## Rename cost"):
+        assert heading in report
+    verdicts = re.findall(r"^\| .+ \| (PASS|MISS) \|$", report, re.MULTILINE)
+    assert len(verdicts) >= 8  # two bulk UPDATEs, backfill, two writers, three reads
+    machine = re.findall(r"^Machine: \d+ cores, .+; PostgreSQL \d+", report, re.MULTILINE)
+    tables = re.findall(r"^\| --- \|", report, re.MULTILINE)
+    assert len(machine) == len(tables) - 1  # every table but the targets names the machine

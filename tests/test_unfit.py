@@ -191,3 +191,35 @@ def test_a_volatile_expression_is_evaluated_once_and_its_value_checked(inventory
     )
     assert rows("SELECT qty FROM inventory_item ORDER BY id") == [(1,), (2,)]
     assert rows("SELECT last_value FROM public.unfit_seq") == [(2,)]
+
+
+EDGES = {  # values around each bound, where rounding decides; NaN and infinities fail too
+    "integer": ["2147483647.49", "2147483647.5", "-2147483648.49", "-2147483648.5"],
+    "smallint": ["32767.5", "32766.5", "-32768.5", "-32767.5", "32767.4"],
+    "bigint": ["9223372036854775807.4", "9223372036854775807.5", "-9223372036854775808.5"],
+    "numeric(5,2)": ["999.994", "999.995", "-999.995", "-999.9949", "999.99"],
+    "numeric(3,0)": ["999.4", "999.5", "-999.5", "-999.49"],
+}
+SPECIAL = ["NaN", "Infinity", "-Infinity", "0", "-0.5", "2.5"]
+
+
+@pytest.mark.parametrize("natural", ["numeric", "double precision", "real"])
+@pytest.mark.parametrize("target", sorted(EDGES))
+def test_the_fit_test_agrees_with_the_cast_at_every_edge(db, natural, target):
+    """The test a step runs on every synced row is true exactly where the cast fails
+    (NaN fits a bounded numeric; it fails an integer, as infinities fail both)."""
+    from django.db import DatabaseError, transaction
+
+    from compat_views.triggers import unfit
+
+    test, _ = unfit(natural, target, "v")
+    for text in [*EDGES[target], *SPECIAL]:
+        value = f"'{text}'::{natural}"
+        ((refused,),) = rows(f"SELECT {test} FROM (SELECT {value} AS v) AS one")
+        try:
+            with transaction.atomic():
+                rows(f"SELECT ({value})::{target}")
+            failed = False
+        except DatabaseError:
+            failed = True
+        assert refused is failed, f"{text}::{natural} into {target}: test {refused}, cast {failed}"
