@@ -22,7 +22,8 @@ from .. import conf, ddl, fresh, lifecycle, naming, paper
 from ..errors import InvalidOperation
 from . import fill_in
 
-# The schema editor's mark: the migration whose compat operations locked their tables.
+# The schema editor's mark: the migration whose compat operations locked their tables,
+# and the positions of those that leave their table's rebuild to the next (``rebuilt_later``).
 _PREPARED = "_compat_views_prepared"
 
 
@@ -70,18 +71,44 @@ def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
     return lifecycle.Origin(app_label, migration.name, position)
 
 
+def _ahead(operation: CompatOperation, app_label: str, from_state) -> list[tuple]:
+    """(position, operation, table, changes) of ``operation`` and each later compat
+    operation of its migration, each judged on the state just before it: its table as
+    that state names it, and whether its expand changes the database at all."""
+    found = _applying(operation)
+    start = found[1] if found else 0
+    later = list(database_operations(found[0].operations))[start:] if found else [operation]
+    state, ahead = from_state.clone(), []
+    for position, item in enumerate(later, start):
+        if not isinstance(item, CompatOperation):
+            item.state_forwards(app_label, state)
+            continue
+        item.check_state(app_label, state)
+        before = state.clone()
+        item.state_forwards(app_label, state)
+        table = before.apps.get_model(app_label, item.model_name)._meta.db_table
+        ahead.append((position, item, table, item.changes_database(app_label, before, state)))
+    return ahead
+
+
 def tables_ahead(operation: CompatOperation, app_label: str, from_state) -> list[str]:
     """The tables ``operation`` and the later compat operations of its migration change,
     each named as the state names it just before that operation."""
-    found = _applying(operation)
-    later = list(database_operations(found[0].operations))[found[1] :] if found else [operation]
-    state, tables = from_state.clone(), []
-    for item in later:
-        if isinstance(item, CompatOperation):
-            item.check_state(app_label, state)
-            tables.append(state.apps.get_model(app_label, item.model_name)._meta.db_table)
-        item.state_forwards(app_label, state)
-    return tables
+    return [table for _, _, table, _ in _ahead(operation, app_label, from_state)]
+
+
+def rebuilt_later(ahead: list[tuple]) -> frozenset[int]:
+    """The positions whose operation leaves its table's legacy view and sync trigger to
+    the next database operation: a compat operation on the same model that changes the
+    database, and so rebuilds them. One that changes only Django's state (a rename whose
+    db_column or db_table keeps the name) rebuilds nothing, so the one before it must."""
+    changing = {position: item for position, item, _, changes in ahead if changes}
+    return frozenset(
+        position
+        for position, item, _, _ in ahead
+        if position + 1 in changing
+        and changing[position + 1].model_name.lower() == item.model_name.lower()
+    )
 
 
 def refuse_non_atomic(plan=None, **kwargs) -> None:
@@ -224,30 +251,33 @@ class CompatOperation(Operation):
         self.expand(app_label, schema_editor, from_state, to_state)
 
     def _prepare_rollout(self, app_label, schema_editor, from_state) -> None:
-        """Check what a rollout needs and lock the tables ahead, once a migration.
+        """Check what a rollout needs, plan the rebuilds and lock the tables ahead, once a
+        migration.
 
         The first compat operation of a migration to expand locks the tables of every
         later one (``tables_ahead``) until the migration's transaction commits, and what
         it checks (the state tables, the CREATE privilege) no DDL of ours changes: the
         later ones have nothing to lock or check again. Each round trip saved is time the
-        legacy colour does not wait for the locked tables; the privilege is checked
-        before any lock. The mark lives on the schema editor, which Django makes anew
-        for each migration.
+        legacy colour does not wait for the locked tables; the privilege is checked and
+        the rebuilds planned (``rebuilt_later``) before any lock. The mark lives on the
+        schema editor, which Django makes anew for each migration.
         """
         found = _applying(self)
         migration = found and found[0]
-        if migration is not None and getattr(schema_editor, _PREPARED, None) is migration:
+        prepared = getattr(schema_editor, _PREPARED, None)
+        if migration is not None and prepared is not None and prepared[0] is migration:
             return
         connection = schema_editor.connection
         lifecycle.require_state_tables(connection)
         conf.require_colour(connection.settings_dict)  # the first thing a rollout asks
         lifecycle.require_create_privilege(connection)
-        lifecycle.lock_ahead(schema_editor, tables_ahead(self, app_label, from_state))
-        setattr(schema_editor, _PREPARED, migration)
+        ahead = _ahead(self, app_label, from_state)
+        lifecycle.lock_ahead(schema_editor, [table for _, _, table, _ in ahead])
+        setattr(schema_editor, _PREPARED, (migration, rebuilt_later(ahead)))
 
-    def _rebuilt_later(self) -> bool:
-        """Whether the next database operation of the migration is a compat operation
-        on the same model, which rebuilds the table's legacy view and sync trigger.
+    def _rebuilt_later(self, schema_editor) -> bool:
+        """Whether the next database operation of the migration rebuilds the table's
+        legacy view and sync trigger (``rebuilt_later``).
 
         Between the two nothing but our own DDL runs, under the migration's lock: no
         statement reads the view or writes a row the trigger would sync, so only the
@@ -255,15 +285,17 @@ class CompatOperation(Operation):
         the same path as this one (same model, same router answer, same table).
         """
         found = _applying(self)
-        if found is None:
-            return False
-        migration, position = found
-        following = list(database_operations(migration.operations))[position + 1 : position + 2]
+        prepared = getattr(schema_editor, _PREPARED, None)
         return (
-            bool(following)
-            and isinstance(following[0], CompatOperation)
-            and following[0].model_name.lower() == self.model_name.lower()
+            found is not None
+            and prepared is not None
+            and prepared[0] is found[0]
+            and found[1] in prepared[1]
         )
+
+    def changes_database(self, app_label, from_state, to_state) -> bool:
+        """Whether expanding the operation changes the database, not only Django's state."""
+        return True
 
     def _check_plain(self, app_label, schema_editor, from_state, to_state) -> None:
         """Check the expressions of an operation about to run plain, as a rollout would.
@@ -331,5 +363,5 @@ class CompatOperation(Operation):
                 params=None,
             )
             return
-        origin, later = origin_of(self, app_label), self._rebuilt_later()
+        origin, later = origin_of(self, app_label), self._rebuilt_later(schema_editor)
         lifecycle.expand(schema_editor, target, origin, spec, backfill, rebuild_now=not later)
