@@ -14,7 +14,9 @@ import pytest
 from django.db import connections, models
 from django.db.migrations import (
     AlterField,
+    AlterModelOptions,
     AlterModelTable,
+    CreateModel,
     Migration,
     SeparateDatabaseAndState,
 )
@@ -34,34 +36,42 @@ def apply_migration(app_label: str, at: str, operations: list) -> None:
         migration.apply(state, editor)
 
 
-# A rename that keeps its name in the database (db_column, db_table), after a state-only
-# operation that gives it that name explicitly.
-KEPT_NAME = {
-    "column": (
-        AlterField("order", "customer", models.CharField(max_length=100, db_column="customer")),
-        RenameCompatColumn("order", "customer", "client"),
+def state_only(operation) -> SeparateDatabaseAndState:
+    return SeparateDatabaseAndState(state_operations=[operation])
+
+
+KEEPS_COLUMN = AlterField(
+    "order", "customer", models.CharField(max_length=100, db_column="customer")
+)
+# The compat operations before and after the AddCompatColumn: the one after it, on the same
+# table, reaches no database (a rename whose name the database keeps; a model the router
+# leaves out once it is unmanaged), with state-only operations making it so.
+NO_DATABASE_NEXT = {
+    "kept-db-column": ([state_only(KEEPS_COLUMN)], [RenameCompatColumn("order", "customer", "c")]),
+    "kept-db-table": (
+        [state_only(AlterModelTable("order", "shop_order"))],
+        [RenameCompatModel("Order", "Purchase")],
     ),
-    "table": (AlterModelTable("order", "shop_order"), RenameCompatModel("Order", "Purchase")),
+    "unmanaged": (
+        [],
+        [
+            state_only(AlterModelOptions("order", {"managed": False})),
+            RenameCompatColumn("order", "customer", "c"),
+        ],
+    ),
 }
 
 
-@pytest.mark.parametrize("kept", KEPT_NAME)
-def test_a_rename_that_keeps_its_name_does_not_swallow_the_rebuild(db, kept):
-    """A rename whose db_column or db_table keeps the name changes only Django's state;
-    the compat operation before it on the same table must still get its view and trigger:
-    a legacy insert goes through the view and gets ``up``."""
+@pytest.mark.parametrize("case", NO_DATABASE_NEXT)
+def test_a_next_operation_that_reaches_no_database_does_not_swallow_the_rebuild(db, case):
+    """A compat operation next in line on the same table that changes only Django's state
+    rebuilds nothing; the operation before it must still get its view and trigger: a
+    legacy insert goes through the view and gets ``up``."""
     migrate("shop", "0001", database="legacy")
-    explicit, rename = KEPT_NAME[kept]
+    before, after = NO_DATABASE_NEXT[case]
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    apply_migration(
-        "shop",
-        "0001_initial",
-        [
-            SeparateDatabaseAndState(state_operations=[explicit]),
-            AddCompatColumn("order", "amount", amount, up="amount_cents / 100.0"),
-            rename,
-        ],
-    )
+    add = AddCompatColumn("order", "amount", amount, up="amount_cents / 100.0")
+    apply_migration("shop", "0001_initial", [*before, add, *after])
     (row_id,) = rows(
         "INSERT INTO shop_order (customer, amount_cents) VALUES ('legacy', 250) RETURNING id",
         alias="legacy",
@@ -69,3 +79,28 @@ def test_a_rename_that_keeps_its_name_does_not_swallow_the_rebuild(db, kept):
     assert rows("SELECT amount FROM public.shop_order WHERE id = %s", [row_id]) == [
         (Decimal("2.50"),)
     ]
+
+
+def test_a_model_made_in_state_only_between_compat_operations_is_known_to_the_first(db):
+    """A SeparateDatabaseAndState that adopts an existing table (its state operations
+    create the model) between two compat operations: Django applies the second on the
+    adopted model, so the first, which looks ahead at the migration's tables, must see
+    it too rather than refuse the migration."""
+    migrate("shop", "0001", database="legacy")
+    rows("CREATE TABLE review10_tag (id bigserial PRIMARY KEY, label text NOT NULL)")
+    adopt = CreateModel(
+        "Tag",
+        [("id", models.BigAutoField(primary_key=True)), ("label", models.TextField())],
+        options={"db_table": "review10_tag"},
+    )
+    apply_migration(
+        "shop",
+        "0001_initial",
+        [
+            AddCompatColumn("order", "note", models.TextField(null=True)),
+            state_only(adopt),
+            RenameCompatColumn("tag", "label", "name"),
+        ],
+    )
+    rows("INSERT INTO review10_tag (label) VALUES ('legacy')", alias="legacy")
+    assert rows("SELECT name FROM public.review10_tag") == [("legacy",)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from django.db.migrations import Migration, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
@@ -71,43 +72,73 @@ def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
     return lifecycle.Origin(app_label, migration.name, position)
 
 
-def _ahead(operation: CompatOperation, app_label: str, from_state) -> list[tuple]:
-    """(position, operation, table, changes) of ``operation`` and each later compat
-    operation of its migration, each judged on the state just before it: its table as
-    that state names it, and whether its expand changes the database at all."""
-    found = _applying(operation)
-    start = found[1] if found else 0
-    later = list(database_operations(found[0].operations))[start:] if found else [operation]
-    state, ahead = from_state.clone(), []
-    for position, item in enumerate(later, start):
-        if not isinstance(item, CompatOperation):
-            item.state_forwards(app_label, state)
+class Ahead(NamedTuple):
+    """A compat operation of the migration being applied, as the state before it has it."""
+
+    position: int  # among the migration's database operations
+    operation: CompatOperation
+    table: str  # as that state names it
+    rebuilds: bool  # it reaches the database: not left out by the router, not state only
+
+
+def _steps(operations: Iterable[Operation], app_label: str, state) -> Iterator[tuple]:
+    """(operation, state before, state after) of each database operation, walking
+    ``state`` as Django applies the migration: a SeparateDatabaseAndState's database
+    operations see each other's state changes only, the operations after it its
+    state operations'. The state before is cloned for compat operations only (None for
+    others); the state after is ``state`` itself, moved on by the next step."""
+    for operation in operations:
+        if isinstance(operation, SeparateDatabaseAndState):
+            yield from _steps(operation.database_operations, app_label, state.clone())
+            operation.state_forwards(app_label, state)
             continue
-        item.check_state(app_label, state)
-        before = state.clone()
-        item.state_forwards(app_label, state)
+        before = state.clone() if isinstance(operation, CompatOperation) else None
+        operation.state_forwards(app_label, state)  # a compat one checks its model first
+        yield operation, before, state
+
+
+def operations_ahead(
+    operation: CompatOperation, app_label: str, schema_editor, from_state
+) -> list[Ahead]:
+    """``operation`` and the later compat operations of its migration.
+
+    Exact from an operation of the migration's own list; from one inside a
+    SeparateDatabaseAndState, the operations after that wrapper are judged on the
+    wrapper's database state (its state operations are out of reach here).
+    """
+    found = _applying(operation)
+    migration, position = found or (None, 0)
+    top = migration.operations if migration else [operation]
+    start = next((index for index, item in enumerate(top) if item is operation), None)
+    if start is not None:
+        first, later = len(list(database_operations(top[:start]))), top[start:]
+    else:
+        first, later = position, list(database_operations(migration.operations))[position:]
+    walked = enumerate(_steps(later, app_label, from_state.clone()), first)
+    ahead = []
+    for index, (item, before, after) in walked:
+        if before is None:
+            continue
         table = before.apps.get_model(app_label, item.model_name)._meta.db_table
-        ahead.append((position, item, table, item.changes_database(app_label, before, state)))
+        rebuilds = not item._skip(app_label, schema_editor, before) and item.changes_database(
+            app_label, before, after
+        )
+        ahead.append(Ahead(index, item, table, rebuilds))
     return ahead
 
 
-def tables_ahead(operation: CompatOperation, app_label: str, from_state) -> list[str]:
-    """The tables ``operation`` and the later compat operations of its migration change,
-    each named as the state names it just before that operation."""
-    return [table for _, _, table, _ in _ahead(operation, app_label, from_state)]
-
-
-def rebuilt_later(ahead: list[tuple]) -> frozenset[int]:
+def rebuilt_later(ahead: list[Ahead]) -> frozenset[int]:
     """The positions whose operation leaves its table's legacy view and sync trigger to
-    the next database operation: a compat operation on the same model that changes the
-    database, and so rebuilds them. One that changes only Django's state (a rename whose
-    db_column or db_table keeps the name) rebuilds nothing, so the one before it must."""
-    changing = {position: item for position, item, _, changes in ahead if changes}
+    the next database operation: a compat operation on the same model that reaches the
+    database, and so rebuilds them. One that does not (a rename whose db_column or
+    db_table keeps the name, a model the router leaves out) rebuilds nothing, so the
+    one before it must."""
+    rebuilding = {item.position: item.operation for item in ahead if item.rebuilds}
     return frozenset(
-        position
-        for position, item, _, _ in ahead
-        if position + 1 in changing
-        and changing[position + 1].model_name.lower() == item.model_name.lower()
+        item.position
+        for item in ahead
+        if item.position + 1 in rebuilding
+        and rebuilding[item.position + 1].model_name.lower() == item.operation.model_name.lower()
     )
 
 
@@ -255,7 +286,7 @@ class CompatOperation(Operation):
         migration.
 
         The first compat operation of a migration to expand locks the tables of every
-        later one (``tables_ahead``) until the migration's transaction commits, and what
+        later one (``operations_ahead``) until the migration's transaction commits, and what
         it checks (the state tables, the CREATE privilege) no DDL of ours changes: the
         later ones have nothing to lock or check again. Each round trip saved is time the
         legacy colour does not wait for the locked tables; the privilege is checked and
@@ -271,8 +302,8 @@ class CompatOperation(Operation):
         lifecycle.require_state_tables(connection)
         conf.require_colour(connection.settings_dict)  # the first thing a rollout asks
         lifecycle.require_create_privilege(connection)
-        ahead = _ahead(self, app_label, from_state)
-        lifecycle.lock_ahead(schema_editor, [table for _, _, table, _ in ahead])
+        ahead = operations_ahead(self, app_label, schema_editor, from_state)
+        lifecycle.lock_ahead(schema_editor, [item.table for item in ahead])
         setattr(schema_editor, _PREPARED, (migration, rebuilt_later(ahead)))
 
     def _rebuilt_later(self, schema_editor) -> bool:
