@@ -1,9 +1,8 @@
-"""Review of the short lock window: attacks on a migration whose compat operations on one
-table leave the legacy view and sync trigger to the last of them.
+"""Review of the short lock window (a table's legacy view and sync trigger rebuilt once,
+at the last of a run of compat operations on it): the breaks the review found.
 
-Each test is one break the review found, applied as Django's executor applies a migration
-(``Migration.apply`` in one schema editor's transaction), with the migration's operations
-written here.
+A migration here is applied as Django's executor applies one (``Migration.apply`` in one
+schema editor's transaction), with its operations written in the test.
 """
 
 from __future__ import annotations
