@@ -21,18 +21,19 @@ from django.db.migrations import (
 )
 from django.db.migrations.executor import MigrationExecutor
 
+from compat_views.errors import InvalidOperation
 from compat_views.operations import AddCompatColumn, RenameCompatColumn, RenameCompatModel
-from tests.harness import migrate, rows
+from tests.harness import columns, leftovers, migrate, rows
 
 
-def apply_migration(app_label: str, at: str, operations: list) -> None:
-    """Apply ``operations`` as migration ``0002_review10`` of ``app_label`` after ``at``."""
-    connection = connections["default"]
-    state = MigrationExecutor(connection).loader.project_state((app_label, at), at_end=True)
+def apply_migration(app_label: str, at: str, operations: list, atomic: bool = True) -> None:
+    """Apply ``operations`` as migration ``0002_review10`` of ``app_label`` after ``at``,
+    with Django's executor (no ``migrate`` command, so no ``pre_migrate`` signal)."""
+    executor = MigrationExecutor(connections["default"])
+    state = executor.loader.project_state((app_label, at), at_end=True)
     migration = Migration("0002_review10", app_label)
-    migration.operations = operations
-    with connection.schema_editor(atomic=True) as editor:
-        migration.apply(state, editor)
+    migration.operations, migration.atomic = operations, atomic
+    executor.apply_migration(state, migration)
 
 
 def state_only(operation) -> SeparateDatabaseAndState:
@@ -103,3 +104,21 @@ def test_a_model_made_in_state_only_between_compat_operations_is_known_to_the_fi
     )
     rows("INSERT INTO review10_tag (label) VALUES ('legacy')", alias="legacy")
     assert rows("SELECT name FROM public.review10_tag") == [("legacy",)]
+
+
+def test_a_non_atomic_migration_applied_without_migrate_is_refused(db):
+    """``migrate`` refuses compat operations in an ``atomic = False`` migration before it
+    runs (a ``pre_migrate`` receiver); a tool that drives Django's executor itself
+    sends no such signal. Outside a transaction the lock ahead is let go at once and an
+    operation that leaves its rebuild to the next commits with no view or trigger, open
+    to legacy writes that escape ``up``: the operation itself must refuse."""
+    migrate("shop", "0001", database="legacy")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    operations = [
+        AddCompatColumn("order", "amount", amount, up="amount_cents / 100.0"),
+        AddCompatColumn("order", "note", models.TextField(null=True)),
+    ]
+    with pytest.raises(InvalidOperation, match="atomic = False"):
+        apply_migration("shop", "0001_initial", operations, atomic=False)
+    assert columns("shop_order") == ["id", "customer", "amount_cents"]
+    assert leftovers() == {}

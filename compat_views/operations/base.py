@@ -159,12 +159,16 @@ def refuse_non_atomic(plan=None, **kwargs) -> None:
         and any(isinstance(op, CompatOperation) for op in database_operations(migration.operations))
     ]
     if found:
-        raise InvalidOperation(
-            f"Migration(s) {', '.join(found)} hold compat operations and set atomic = False; "
-            "compat operations need the migration's transaction. Move the operations that "
-            "need atomic = False (AddIndexConcurrently, …) into a migration of their own and "
-            "drop atomic = False from this one. Nothing was changed."
-        )
+        raise _non_atomic(", ".join(found), "Nothing was changed.")
+
+
+def _non_atomic(migrations: str, changed: str) -> InvalidOperation:
+    return InvalidOperation(
+        f"Migration(s) {migrations} hold compat operations and set atomic = False; "
+        "compat operations need the migration's transaction. Move the operations that "
+        "need atomic = False (AddIndexConcurrently, …) into a migration of their own and "
+        f"drop atomic = False from this one. {changed}"
+    )
 
 
 def refuse_placeholders(plan=None, **kwargs) -> None:
@@ -299,6 +303,9 @@ class CompatOperation(Operation):
         if migration is not None and prepared is not None and prepared[0] is migration:
             return
         connection = schema_editor.connection
+        if not connection.in_atomic_block:  # applied by a tool that sends no pre_migrate
+            name = f"{app_label}.{migration.name}" if migration else app_label
+            raise _non_atomic(name, "Its compat operations did not run.")
         lifecycle.require_state_tables(connection)
         conf.require_colour(connection.settings_dict)  # the first thing a rollout asks
         lifecycle.require_create_privilege(connection)
