@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from django.db.migrations import Migration, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
@@ -22,7 +23,8 @@ from .. import conf, ddl, fresh, lifecycle, naming, paper
 from ..errors import InvalidOperation
 from . import fill_in
 
-# The schema editor's mark: the migration whose compat operations locked their tables.
+# The schema editor's mark: the migration whose compat operations locked their tables,
+# and the positions of those that leave their table's rebuild to the next (``rebuilt_later``).
 _PREPARED = "_compat_views_prepared"
 
 
@@ -70,18 +72,74 @@ def origin_of(operation: Operation, app_label: str) -> lifecycle.Origin:
     return lifecycle.Origin(app_label, migration.name, position)
 
 
-def tables_ahead(operation: CompatOperation, app_label: str, from_state) -> list[str]:
-    """The tables ``operation`` and the later compat operations of its migration change,
-    each named as the state names it just before that operation."""
+class Ahead(NamedTuple):
+    """A compat operation of the migration being applied, as the state before it has it."""
+
+    position: int  # among the migration's database operations
+    operation: CompatOperation
+    table: str  # as that state names it
+    rebuilds: bool  # it reaches the database: not left out by the router, not state only
+
+
+def _steps(operations: Iterable[Operation], app_label: str, state) -> Iterator[tuple]:
+    """(operation, state before, state after) of each database operation, walking
+    ``state`` as Django applies the migration: a SeparateDatabaseAndState's database
+    operations see each other's state changes only, the operations after it its
+    state operations'. The state before is cloned for compat operations only (None for
+    others); the state after is ``state`` itself, moved on by the next step."""
+    for operation in operations:
+        if isinstance(operation, SeparateDatabaseAndState):
+            yield from _steps(operation.database_operations, app_label, state.clone())
+            operation.state_forwards(app_label, state)
+            continue
+        before = state.clone() if isinstance(operation, CompatOperation) else None
+        operation.state_forwards(app_label, state)  # a compat one checks its model first
+        yield operation, before, state
+
+
+def operations_ahead(
+    operation: CompatOperation, app_label: str, schema_editor, from_state
+) -> list[Ahead]:
+    """``operation`` and the later compat operations of its migration.
+
+    Exact from an operation of the migration's own list; from one inside a
+    SeparateDatabaseAndState, the operations after that wrapper are judged on the
+    wrapper's database state (its state operations are out of reach here).
+    """
     found = _applying(operation)
-    later = list(database_operations(found[0].operations))[found[1] :] if found else [operation]
-    state, tables = from_state.clone(), []
-    for item in later:
-        if isinstance(item, CompatOperation):
-            item.check_state(app_label, state)
-            tables.append(state.apps.get_model(app_label, item.model_name)._meta.db_table)
-        item.state_forwards(app_label, state)
-    return tables
+    migration, position = found or (None, 0)
+    top = migration.operations if migration else [operation]
+    start = next((index for index, item in enumerate(top) if item is operation), None)
+    if start is not None:
+        first, later = len(list(database_operations(top[:start]))), top[start:]
+    else:
+        first, later = position, list(database_operations(migration.operations))[position:]
+    walked = enumerate(_steps(later, app_label, from_state.clone()), first)
+    ahead = []
+    for index, (item, before, after) in walked:
+        if before is None:
+            continue
+        table = before.apps.get_model(app_label, item.model_name)._meta.db_table
+        rebuilds = not item._skip(app_label, schema_editor, before) and item.changes_database(
+            app_label, before, after
+        )
+        ahead.append(Ahead(index, item, table, rebuilds))
+    return ahead
+
+
+def rebuilt_later(ahead: list[Ahead]) -> frozenset[int]:
+    """The positions whose operation leaves its table's legacy view and sync trigger to
+    the next database operation: a compat operation on the same model that reaches the
+    database, and so rebuilds them. One that does not (a rename whose db_column or
+    db_table keeps the name, a model the router leaves out) rebuilds nothing, so the
+    one before it must."""
+    rebuilding = {item.position: item.operation for item in ahead if item.rebuilds}
+    return frozenset(
+        item.position
+        for item in ahead
+        if item.position + 1 in rebuilding
+        and rebuilding[item.position + 1].model_name.lower() == item.operation.model_name.lower()
+    )
 
 
 def refuse_non_atomic(plan=None, **kwargs) -> None:
@@ -101,12 +159,16 @@ def refuse_non_atomic(plan=None, **kwargs) -> None:
         and any(isinstance(op, CompatOperation) for op in database_operations(migration.operations))
     ]
     if found:
-        raise InvalidOperation(
-            f"Migration(s) {', '.join(found)} hold compat operations and set atomic = False; "
-            "compat operations need the migration's transaction. Move the operations that "
-            "need atomic = False (AddIndexConcurrently, …) into a migration of their own and "
-            "drop atomic = False from this one. Nothing was changed."
-        )
+        raise _non_atomic(", ".join(found), "Nothing was changed.")
+
+
+def _non_atomic(migrations: str, changed: str) -> InvalidOperation:
+    return InvalidOperation(
+        f"Migration(s) {migrations} hold compat operations and set atomic = False; "
+        "compat operations need the migration's transaction. Move the operations that "
+        "need atomic = False (AddIndexConcurrently, …) into a migration of their own and "
+        f"drop atomic = False from this one. {changed}"
+    )
 
 
 def refuse_placeholders(plan=None, **kwargs) -> None:
@@ -224,30 +286,36 @@ class CompatOperation(Operation):
         self.expand(app_label, schema_editor, from_state, to_state)
 
     def _prepare_rollout(self, app_label, schema_editor, from_state) -> None:
-        """Check what a rollout needs and lock the tables ahead, once a migration.
+        """Check what a rollout needs, plan the rebuilds and lock the tables ahead, once a
+        migration.
 
         The first compat operation of a migration to expand locks the tables of every
-        later one (``tables_ahead``) until the migration's transaction commits, and what
+        later one (``operations_ahead``) until the migration's transaction commits, and what
         it checks (the state tables, the CREATE privilege) no DDL of ours changes: the
         later ones have nothing to lock or check again. Each round trip saved is time the
-        legacy colour does not wait for the locked tables; the privilege is checked
-        before any lock. The mark lives on the schema editor, which Django makes anew
-        for each migration.
+        legacy colour does not wait for the locked tables; the privilege is checked and
+        the rebuilds planned (``rebuilt_later``) before any lock. The mark lives on the
+        schema editor, which Django makes anew for each migration.
         """
         found = _applying(self)
         migration = found and found[0]
-        if migration is not None and getattr(schema_editor, _PREPARED, None) is migration:
+        prepared = getattr(schema_editor, _PREPARED, None)
+        if migration is not None and prepared is not None and prepared[0] is migration:
             return
         connection = schema_editor.connection
+        if not connection.in_atomic_block:  # applied by a tool that sends no pre_migrate
+            name = f"{app_label}.{migration.name}" if migration else app_label
+            raise _non_atomic(name, "Its compat operations did not run.")
         lifecycle.require_state_tables(connection)
         conf.require_colour(connection.settings_dict)  # the first thing a rollout asks
         lifecycle.require_create_privilege(connection)
-        lifecycle.lock_ahead(schema_editor, tables_ahead(self, app_label, from_state))
-        setattr(schema_editor, _PREPARED, migration)
+        ahead = operations_ahead(self, app_label, schema_editor, from_state)
+        lifecycle.lock_ahead(schema_editor, [item.table for item in ahead])
+        setattr(schema_editor, _PREPARED, (migration, rebuilt_later(ahead)))
 
-    def _rebuilt_later(self) -> bool:
-        """Whether the next database operation of the migration is a compat operation
-        on the same model, which rebuilds the table's legacy view and sync trigger.
+    def _rebuilt_later(self, schema_editor) -> bool:
+        """Whether the next database operation of the migration rebuilds the table's
+        legacy view and sync trigger (``rebuilt_later``).
 
         Between the two nothing but our own DDL runs, under the migration's lock: no
         statement reads the view or writes a row the trigger would sync, so only the
@@ -255,15 +323,17 @@ class CompatOperation(Operation):
         the same path as this one (same model, same router answer, same table).
         """
         found = _applying(self)
-        if found is None:
-            return False
-        migration, position = found
-        following = list(database_operations(migration.operations))[position + 1 : position + 2]
+        prepared = getattr(schema_editor, _PREPARED, None)
         return (
-            bool(following)
-            and isinstance(following[0], CompatOperation)
-            and following[0].model_name.lower() == self.model_name.lower()
+            found is not None
+            and prepared is not None
+            and prepared[0] is found[0]
+            and found[1] in prepared[1]
         )
+
+    def changes_database(self, app_label, from_state, to_state) -> bool:
+        """Whether expanding the operation changes the database, not only Django's state."""
+        return True
 
     def _check_plain(self, app_label, schema_editor, from_state, to_state) -> None:
         """Check the expressions of an operation about to run plain, as a rollout would.
@@ -331,5 +401,5 @@ class CompatOperation(Operation):
                 params=None,
             )
             return
-        origin, later = origin_of(self, app_label), self._rebuilt_later()
+        origin, later = origin_of(self, app_label), self._rebuilt_later(schema_editor)
         lifecycle.expand(schema_editor, target, origin, spec, backfill, rebuild_now=not later)

@@ -52,13 +52,24 @@ class RenameCompatColumn(CompatOperation):
             "keeping the old name for the legacy colour"
         )
 
-    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+    def _columns(self, app_label, from_state, to_state) -> tuple[str, str]:
         old_model = from_state.apps.get_model(app_label, self.model_name)
         new_model = to_state.apps.get_model(app_label, self.model_name)
-        old_column = old_model._meta.get_field(self.old_name).column
-        new_column = new_model._meta.get_field(self.new_name).column
-        if old_column == new_column:
-            return  # a db_column kept the name: only Django's state changes
+        return (
+            old_model._meta.get_field(self.old_name).column,
+            new_model._meta.get_field(self.new_name).column,
+        )
+
+    def changes_database(self, app_label, from_state, to_state) -> bool:
+        """A db_column that keeps the name leaves only Django's state to change."""
+        old_column, new_column = self._columns(app_label, from_state, to_state)
+        return old_column != new_column
+
+    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+        if not self.changes_database(app_label, from_state, to_state):
+            return
+        old_model = from_state.apps.get_model(app_label, self.model_name)
+        old_column, new_column = self._columns(app_label, from_state, to_state)
         naming.check_identifier(new_column, "column")
         target = self.target(schema_editor, old_model)
         spec = {"kind": RENAME_COLUMN, "old": old_column, "new": new_column}

@@ -51,10 +51,19 @@ class RenameCompatModel(CompatOperation):
             "for the legacy colour"
         )
 
-    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+    def _tables(self, app_label, from_state, to_state) -> tuple[str, str]:
         old_model = from_state.apps.get_model(app_label, self.old_name)
         new_model = to_state.apps.get_model(app_label, self.new_name)
-        old_table, new_table = old_model._meta.db_table, new_model._meta.db_table
+        return old_model._meta.db_table, new_model._meta.db_table
+
+    def changes_database(self, app_label, from_state, to_state) -> bool:
+        """A db_table that keeps the name leaves only Django's state to change."""
+        old_table, new_table = self._tables(app_label, from_state, to_state)
+        return old_table != new_table
+
+    def expand(self, app_label, schema_editor, from_state, to_state) -> None:
+        old_model = from_state.apps.get_model(app_label, self.old_name)
+        old_table, new_table = self._tables(app_label, from_state, to_state)
         many = _auto_through_tables(old_model) + [
             relation.through._meta.db_table
             for relation in old_model._meta.related_objects
@@ -66,8 +75,8 @@ class RenameCompatModel(CompatOperation):
                 "model and would rename them too, which compat_views does not do yet. Rename "
                 "the model in a plain migration; nothing was changed."
             )
-        if old_table == new_table:
-            return  # a db_table kept the name: only Django's state changes
+        if not self.changes_database(app_label, from_state, to_state):
+            return
         naming.check_identifier(new_table, "table")
         target = self.target(schema_editor, old_model)
         # A table sqlmigrate describes from the migration state is not the database's,
