@@ -210,6 +210,35 @@ def column_comment(connection, schema: str, table: str, column: str) -> str | No
     return rows[0][0] if rows else None
 
 
+def not_null_constraint(connection, schema: str, table: str, column: str) -> str | None:
+    """The name of the column's NOT NULL constraint: PostgreSQL 18 records one in
+    pg_constraint, named when the column became NOT NULL; older servers have none."""
+    rows = _rows(
+        connection,
+        """
+        SELECT k.conname
+        FROM pg_catalog.pg_constraint k
+        JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
+        WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND k.contype = 'n'
+        """,
+        [schema, table, column],
+    )
+    return rows[0][0] if rows else None
+
+
+def constraint_names(connection, schema: str) -> set[str]:
+    """Every constraint name in the schema: PostgreSQL picks new names clear of them all."""
+    rows = _rows(
+        connection,
+        "SELECT k.conname FROM pg_catalog.pg_constraint k "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace WHERE n.nspname = %s",
+        [schema],
+    )
+    return {name for (name,) in rows}
+
+
 def key_column(connection, schema: str, table: str) -> str | None:
     """A single NOT NULL unique column to walk the table by: the primary key first."""
     rows = _rows(
