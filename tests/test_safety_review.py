@@ -24,6 +24,10 @@ LOAN = migrations.CreateModel(
     ],
 )
 needs_db_default = pytest.mark.skipif(django.VERSION < (5, 0), reason="db_default is new in 5.0")
+rebuilds_pattern_index = pytest.mark.skipif(
+    django.VERSION < (5, 0),
+    reason="Django 4.2 drops the pattern index of an indexed varchar turned text, builds none",
+)
 
 
 def problems(*operations, **kwargs) -> list[str]:
@@ -248,6 +252,7 @@ INDEXED = migrations.CreateModel(
     ],
     ids=["db_index", "unique"],
 )
+@rebuilds_pattern_index
 def test_varchar_to_text_on_an_indexed_column_rebuilds_its_pattern_index(alter):
     (found,) = breaking(alter, state=serving(INDEXED))
     assert found.problem.startswith("rebuilds the pattern index (…_like) of column")
@@ -371,7 +376,13 @@ AGREES = [
     (LOANED, ("loan", "book", {"on_delete": models.PROTECT}), "FOREIGN KEY", False),
     (LOANED, ("loan", "book", {"related_name": "loans"}), "FOREIGN KEY", False),
     (LOANED, ("loan", "book", {"db_comment": "lent"}), "FOREIGN KEY", False),
-    (TAGGED, ("tag", "label", models.TextField(db_index=True)), "CREATE INDEX", True),
+    pytest.param(
+        TAGGED,
+        ("tag", "label", models.TextField(db_index=True)),
+        "CREATE INDEX",
+        True,
+        marks=rebuilds_pattern_index,
+    ),
     (TAGGED, ("tag", "label", models.CharField(max_length=20, db_index=True)), "INDEX", False),
     (TAGGED, ("tag", "code", models.CharField(max_length=10, db_index=True)), "CREATE INDEX", True),
 ]
