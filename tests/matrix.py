@@ -180,39 +180,40 @@ def _header(framework: Framework) -> str:
     return f"Django {django} (Python {interpreter})"
 
 
+def _label(server: Server) -> tuple[str, Path | None, str | None]:
+    """The server's row label, its binaries, and why it is skipped (None when it is not)."""
+    try:
+        bindir = server_bindir(server)
+    except Missing as missing:
+        return f"PostgreSQL {server.major}", None, f"skipped: needs {missing}"
+    version = re.search(r"\) (\S+)", _output(bindir / "postgres", "--version"))[1]
+    return f"PostgreSQL {version} ({server.origin})", bindir, None
+
+
 def matrix(servers: list[Server], frameworks: list[Framework], pytest_args: list[str]) -> bool:
-    """Run every combination, print the table; whether none failed."""
-    rows, ok, started = [], True, time.monotonic()
-    for server in servers:
-        try:
-            bindir = server_bindir(server)
-            version = re.search(r"\) (\S+)", _output(bindir / "postgres", "--version"))[1]
-            label = f"PostgreSQL {version} ({server.origin})"
-        except Missing as missing:
-            rows.append(
-                (f"PostgreSQL {server.major}", [f"skipped: needs {missing}"] * len(frameworks))
-            )
-            continue
-        cells = []
-        for framework in frameworks:
+    """Run every combination, one Django version at a time, print the table; whether
+    none failed."""
+    started = time.monotonic()
+    rows = {server: _label(server) for server in servers}
+    cells: dict[tuple[Server, Framework], str] = {}
+    ok = True
+    for framework in frameworks:
+        for server, (label, bindir, skipped) in rows.items():
             began = time.monotonic()
-            try:
-                cell, passed = run(server, framework, bindir, pytest_args)
-            except Missing as missing:
-                cell, passed = f"skipped: needs {missing}", True
-            ok = ok and passed
-            print(
-                f"{label} x Django {framework.version}: {cell} ({time.monotonic() - began:.0f}s)",
-                file=sys.stderr,
-                flush=True,
-            )
-            cells.append(cell)
-        rows.append((label, cells))
+            cell, passed = skipped or "", True
+            if bindir is not None:
+                try:
+                    cell, passed = run(server, framework, bindir, pytest_args)
+                except Missing as missing:
+                    cell = f"skipped: needs {missing}"
+            cells[server, framework], ok = cell, ok and passed
+            took = time.monotonic() - began
+            print(f"{label} x Django {framework.version}: {cell} ({took:.0f}s)", file=sys.stderr)
     header = ["PostgreSQL \\ Django", *(_header(framework) for framework in frameworks)]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for label, cells in rows:
-        print("| " + " | ".join([label, *cells]) + " |")
+    for server, (label, _, _) in rows.items():
+        print("| " + " | ".join([label, *(cells[server, f] for f in frameworks)]) + " |")
     print(f"\n{time.monotonic() - started:.0f}s; logs in {VENVS.relative_to(ROOT)}/logs/")
     return ok
 
