@@ -15,6 +15,7 @@ binaries of PostgreSQL 18 (``make test-pg18``). Standard library only, Python 3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -22,6 +23,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,15 +150,17 @@ def summary(output: str, returncode: int) -> str:
     return ", ".join(shown)
 
 
+def venv_of(framework: Framework) -> Path:
+    """The Django version's venv: the suite's requirements, this work tree editable."""
+    requirements = ["-e", ".[test]", f"Django=={framework.version}.*"]
+    return venv(f"django-{framework.version}", framework.python, requirements)
+
+
 def run(
     server: Server, framework: Framework, bindir: Path, pytest_args: list[str]
 ) -> tuple[str, bool]:
     """The suite on one combination: its summary, and whether it passed."""
-    python = venv(
-        f"django-{framework.version}",
-        framework.python,
-        ["-e", ".[test]", f"Django=={framework.version}.*"],
-    )
+    python = venv_of(framework)
     env = {key: value for key, value in os.environ.items() if key != "COMPAT_VIEWS_TEST_DSN"}
     env["COMPAT_VIEWS_PG_BINDIR"] = str(bindir)
     command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *pytest_args]
@@ -190,38 +194,51 @@ def _label(server: Server) -> tuple[str, Path | None, str | None]:
     return f"PostgreSQL {version} ({server.origin})", bindir, None
 
 
-def matrix(servers: list[Server], frameworks: list[Framework], pytest_args: list[str]) -> bool:
-    """Run every combination, one Django version at a time, print the table; whether
-    none failed."""
+def _cell(server: Server, framework: Framework, row: tuple, pytest_args: list[str]) -> tuple:
+    """One combination's cell and whether it passed, with a progress line on stderr."""
+    label, bindir, skipped = row
+    began = time.monotonic()
+    cell, passed = skipped or "", True
+    if bindir is not None:
+        try:
+            cell, passed = run(server, framework, bindir, pytest_args)
+        except Missing as missing:
+            cell = f"skipped: needs {missing}"
+    took = time.monotonic() - began
+    print(f"{label} x Django {framework.version}: {cell} ({took:.0f}s)", file=sys.stderr)
+    return cell, passed
+
+
+def matrix(
+    servers: list[Server], frameworks: list[Framework], pytest_args: list[str], jobs: int = 1
+) -> bool:
+    """Run every combination, ``jobs`` at a time, one Django version after another; print
+    the table; whether none failed."""
     started = time.monotonic()
     rows = {server: _label(server) for server in servers}
-    cells: dict[tuple[Server, Framework], str] = {}
-    ok = True
-    for framework in frameworks:
-        for server, (label, bindir, skipped) in rows.items():
-            began = time.monotonic()
-            cell, passed = skipped or "", True
-            if bindir is not None:
-                try:
-                    cell, passed = run(server, framework, bindir, pytest_args)
-                except Missing as missing:
-                    cell = f"skipped: needs {missing}"
-            cells[server, framework], ok = cell, ok and passed
-            took = time.monotonic() - began
-            print(f"{label} x Django {framework.version}: {cell} ({took:.0f}s)", file=sys.stderr)
+    for framework in frameworks:  # made once, before the combinations share them
+        with contextlib.suppress(Missing):  # the cells say what is missing
+            venv_of(framework)
+    combinations = [(server, framework) for framework in frameworks for server in servers]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(lambda combo: _cell(*combo, rows[combo[0]], pytest_args), combinations)
+        cells = dict(zip(combinations, results, strict=True))
     header = ["PostgreSQL \\ Django", *(_header(framework) for framework in frameworks)]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for server, (label, _, _) in rows.items():
-        print("| " + " | ".join([label, *(cells[server, f] for f in frameworks)]) + " |")
+        print("| " + " | ".join([label, *(cells[server, f][0] for f in frameworks)]) + " |")
     print(f"\n{time.monotonic() - started:.0f}s; logs in {VENVS.relative_to(ROOT)}/logs/")
-    return ok
+    return all(passed for _, passed in cells.values())
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", help="majors to run, comma-separated (default: all)")
     parser.add_argument("--django", help="Django versions to run, comma-separated")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="combinations at a time (default 1: in sequence)"
+    )
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
     if argv[:1] == ["bindir"]:
         server = next(server for server in SERVERS if server.major == argv[1])
@@ -230,7 +247,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     servers = [s for s in SERVERS if _chosen(args.pg, s.major)]
     frameworks = [f for f in FRAMEWORKS if _chosen(args.django, f.version)]
-    return 0 if matrix(servers, frameworks, args.pytest_args) else 1
+    return 0 if matrix(servers, frameworks, args.pytest_args, args.jobs) else 1
 
 
 def _chosen(option: str | None, name: str) -> bool:
