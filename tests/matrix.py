@@ -98,7 +98,7 @@ def find_python(version: str) -> Path:
     raise Missing(f"Python {version} (e.g. `pyenv install {version}`)")
 
 
-def _requirements(extra: str) -> list[str]:
+def extra_requirements(extra: str) -> list[str]:
     with open(ROOT / "pyproject.toml", "rb") as file:
         return tomllib.load(file)["project"]["optional-dependencies"][extra]
 
@@ -125,7 +125,7 @@ def server_bindir(server: Server) -> Path:
         if not (bindir / "pg_ctl").exists():
             raise Missing(f"`apt-get install postgresql-{server.major}`")
         return bindir
-    python = venv(server.extra, server.python, _requirements(server.extra))
+    python = venv(server.extra, server.python, extra_requirements(server.extra))
     located = subprocess.run(
         [python, __file__, "bindir", server.major], capture_output=True, text=True, check=True
     )
