@@ -151,8 +151,8 @@ def summary(output: str, returncode: int) -> str:
 
 
 def venv_of(framework: Framework) -> Path:
-    """The Django version's venv: the suite's requirements, this work tree editable."""
-    requirements = ["-e", ".[test]", f"Django=={framework.version}.*"]
+    """The Django version's venv: what ``make test`` installs, this work tree editable."""
+    requirements = ["-e", ".[test,demo]", f"Django=={framework.version}.*"]
     return venv(f"django-{framework.version}", framework.python, requirements)
 
 
