@@ -262,17 +262,20 @@ def key_column(connection, schema: str, table: str) -> str | None:
 def generated_readers(connection, schema: str, table: str, column: str) -> list[str]:
     """The stored generated columns whose expression reads ``column``.
 
-    PostgreSQL cannot drop or retype a column a generation expression reads (the
-    expression's pg_attrdef row depends on it).
+    PostgreSQL cannot drop or retype a column a generation expression reads: the
+    expression's pg_attrdef row depends on it (PostgreSQL 15+), or the generated column
+    itself does (14).
     """
     rows = _rows(
         connection,
         """
-        SELECT g.attname
+        SELECT DISTINCT g.attname
         FROM pg_catalog.pg_attrdef ad
         JOIN pg_catalog.pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum
-        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass
-         AND d.objid = ad.oid AND d.refobjid = ad.adrelid
+        JOIN pg_catalog.pg_depend d ON d.refobjid = ad.adrelid
+         AND ((d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid)
+           OR (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = ad.adrelid
+               AND d.objsubid = g.attnum))
         JOIN pg_catalog.pg_attribute r ON r.attrelid = ad.adrelid AND r.attnum = d.refobjsubid
         WHERE ad.adrelid = %s::regclass AND g.attgenerated <> '' AND r.attname = %s
           AND r.attnum <> g.attnum
