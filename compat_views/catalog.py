@@ -210,6 +210,35 @@ def column_comment(connection, schema: str, table: str, column: str) -> str | No
     return rows[0][0] if rows else None
 
 
+def not_null_constraint(connection, schema: str, table: str, column: str) -> str | None:
+    """The name of the column's NOT NULL constraint: PostgreSQL 18 records one in
+    pg_constraint, named when the column became NOT NULL; older servers have none."""
+    rows = _rows(
+        connection,
+        """
+        SELECT k.conname
+        FROM pg_catalog.pg_constraint k
+        JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
+        WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND k.contype = 'n'
+        """,
+        [schema, table, column],
+    )
+    return rows[0][0] if rows else None
+
+
+def constraint_names(connection, schema: str) -> set[str]:
+    """Every constraint name in the schema: PostgreSQL picks new names clear of them all."""
+    rows = _rows(
+        connection,
+        "SELECT k.conname FROM pg_catalog.pg_constraint k "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace WHERE n.nspname = %s",
+        [schema],
+    )
+    return {name for (name,) in rows}
+
+
 def key_column(connection, schema: str, table: str) -> str | None:
     """A single NOT NULL unique column to walk the table by: the primary key first."""
     rows = _rows(
@@ -233,17 +262,20 @@ def key_column(connection, schema: str, table: str) -> str | None:
 def generated_readers(connection, schema: str, table: str, column: str) -> list[str]:
     """The stored generated columns whose expression reads ``column``.
 
-    PostgreSQL cannot drop or retype a column a generation expression reads (the
-    expression's pg_attrdef row depends on it).
+    PostgreSQL cannot drop or retype a column a generation expression reads: the
+    expression's pg_attrdef row depends on it (PostgreSQL 15+), or the generated column
+    itself does (14).
     """
     rows = _rows(
         connection,
         """
-        SELECT g.attname
+        SELECT DISTINCT g.attname
         FROM pg_catalog.pg_attrdef ad
         JOIN pg_catalog.pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum
-        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass
-         AND d.objid = ad.oid AND d.refobjid = ad.adrelid
+        JOIN pg_catalog.pg_depend d ON d.refobjid = ad.adrelid
+         AND ((d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid)
+           OR (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = ad.adrelid
+               AND d.objsubid = g.attnum))
         JOIN pg_catalog.pg_attribute r ON r.attrelid = ad.adrelid AND r.attnum = d.refobjsubid
         WHERE ad.adrelid = %s::regclass AND g.attgenerated <> '' AND r.attname = %s
           AND r.attnum <> g.attnum

@@ -17,6 +17,7 @@ INDEX``, ``RENAME``), once the aside column that may still hold that name is gon
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 
@@ -26,6 +27,7 @@ from .naming import MAX_IDENTIFIER_BYTES, OBJECT_PREFIX, digest
 from .sql import ident
 
 INDEX, UNIQUE, FOREIGN_KEY, CHECK = "index", "unique", "foreign_key", "check"
+NAMED_NOT_NULL_SINCE = 180000  # PostgreSQL 18 records NOT NULL in pg_constraint, named
 
 _CREATE_INDEX = re.compile(r'^CREATE INDEX "(?P<name>[^"]+)" ON "[^"]+"(?P<rest>.*?);?$', re.S)
 _ADD_UNIQUE = re.compile(r'ADD CONSTRAINT "(?P<name>[^"]+)" UNIQUE \((?P<columns>[^)]*)\)')
@@ -67,6 +69,32 @@ def pg_object_name(table: str, column: str, label: str) -> str:
             second = second[:-1]
     clip = lambda raw: raw.decode("utf-8", "ignore")  # noqa: E731  (never split a character)
     return f"{clip(first)}_{clip(second)}_{label}"
+
+
+def not_null_name(connection, schema: str, table: str, spec: Mapping, names: Mapping) -> str | None:
+    """The name a plain migration gives the NOT NULL that ``complete`` sets (None before
+    PostgreSQL 18, where NOT NULL has no name, and for a spec recorded without one).
+
+    A rename later in the rollout may have changed the name PostgreSQL would pick now.
+    The plain AlterField keeps the old column's constraint, which the aside column holds
+    until this operation drops it; otherwise PostgreSQL named a new one after the table
+    and column of the operation's time (``not_null_named_after`` in the spec), numbered
+    clear of the names the schema has.
+    """
+    named_after = spec.get("not_null_named_after")
+    if named_after is None or catalog.server_version(connection) < NAMED_NOT_NULL_SINCE:
+        return None
+    if "aside" in names and (
+        kept := catalog.not_null_constraint(connection, schema, table, names["aside"])
+    ):
+        return kept
+    taken = catalog.constraint_names(connection, schema)
+    labels = (f"not_null{n or ''}" for n in itertools.count())
+    return next(
+        name
+        for name in (pg_object_name(*named_after, label) for label in labels)
+        if name not in taken
+    )
 
 
 def temporary_name(table: str, item: Mapping) -> str:

@@ -133,6 +133,14 @@ def prepare(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) ->
     ]
 
 
+def _not_null(column: str, name: str | None) -> str:
+    """``SET NOT NULL``, or where NOT NULL constraints have names (PostgreSQL 18), the
+    same under the name the plain migration gave it (``constraints.not_null_name``)."""
+    if name is None:
+        return f"ALTER COLUMN {column} SET NOT NULL"
+    return f"ADD CONSTRAINT {ident(name)} NOT NULL {column}"
+
+
 def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> list[str]:
     """What ``complete`` runs in its final transaction: drop what only the legacy
     colour needed, and leave the columns as a plain Django migration would."""
@@ -161,7 +169,7 @@ def finish(schema: str, table: str, spec: Mapping, names: Mapping[str, str]) -> 
     if spec.get("up") and spec["not_null"]:
         check = ident(not_null_check(schema, table, names["column"]))
         statements += [
-            _alter(schema, table, f"ALTER COLUMN {column} SET NOT NULL"),
+            _alter(schema, table, _not_null(column, spec.get("not_null_name"))),
             _alter(schema, table, f"DROP CONSTRAINT {check}"),
         ]
     statements += [constraints.attach(schema, table, item) for item in spec.get("objects", [])]

@@ -987,6 +987,9 @@ def _finish(editor) -> Rollout:
     for operation, names in finishing(rollout):
         touched = operation.touched
         spec = _without_vanished(connection, operation)
+        spec["not_null_name"] = constraints.not_null_name(
+            connection, touched.schema, touched.table, spec, names
+        )
         sql.execute_all(editor, ddl.finish(touched.schema, touched.table, spec, names))
         sql.execute_all(
             editor, constraints.partition_index_renames(connection, touched.schema, spec)

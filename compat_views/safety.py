@@ -462,6 +462,19 @@ def _alter_many_to_many(step: _Step, old, new) -> Iterator[_Issue]:
         )
 
 
+def _rebuilds_pattern_index(editor, old, new, old_type: str, new_type: str) -> bool:
+    """Whether Django's AlterField rebuilds the column's pattern index (``…_like``) after
+    its ALTER COLUMN … TYPE: from Django 5.0 on, for an indexed varchar or text column
+    that changes type; Django 4.2 drops that index and builds none."""
+    changing = getattr(editor, "_is_changing_type_of_indexed_text_column", None)
+    return (
+        changing is not None
+        and changing(old, old_type, new_type)
+        and bool(new.db_index or new.unique)
+        and new_type.startswith(("varchar", "text"))
+    )
+
+
 def _alter_field(step: _Step) -> Iterator[_Issue]:
     op = step.operation
     old, new = step.old_field(op.model_name, op.name), step.new_field(op.model_name, op.name)
@@ -506,11 +519,7 @@ def _alter_field(step: _Step) -> Iterator[_Issue]:
             compat(),
         )
     elif _widens(old_type, new_type):
-        if (
-            editor._is_changing_type_of_indexed_text_column(old, old_type[0], new_type[0])
-            and (new.db_index or new.unique)
-            and new_type[0].startswith(("varchar", "text"))
-        ):
+        if _rebuilds_pattern_index(editor, old, new, old_type[0], new_type[0]):
             yield _Issue(
                 f"rebuilds the pattern index (…_like) of {on} by CREATE INDEX, after ALTER "
                 "COLUMN … TYPE took the lock that blocks reads and writes until it is built",

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import psycopg
 from django.core.management import call_command
 from django.db import connections
+from django.db.backends.signals import connection_created
 from django.db.migrations.executor import MigrationExecutor
 
 from compat_views import catalog
@@ -63,13 +65,44 @@ def wait_gone(pids: list[int]) -> None:
         time.sleep(0.01)
 
 
+# Every backend a Django connection of the tests opened: (database, pid, client).
+_opened: list[tuple[str, int, weakref.ref]] = []
+
+
+def _remember(sender, connection, **kwargs) -> None:
+    client = connection.connection
+    _opened.append((connection.settings_dict["NAME"], client.info.backend_pid, weakref.ref(client)))
+
+
+connection_created.connect(_remember)
+
+
+def wait_closed_backends() -> None:
+    """Wait for the backends of this test's closed Django connections to exit, whoever
+    closed them (this harness, a test, ``close_all``): until then ``complete`` /
+    ``rollback`` rightly count them as connected. Open ones are left alone, so a test
+    can keep a colour's session connected on purpose. Each test has its own database,
+    so earlier tests' entries (whose pids may since be reused) are dropped."""
+    database = connections["default"].settings_dict["NAME"]
+    closed, still_open = [], []
+    for entry in _opened:
+        name, pid, client = entry
+        if name != database:
+            continue
+        alive = client()
+        if alive is None or alive.closed:
+            closed.append(pid)
+        else:
+            still_open.append(entry)
+    wait_gone(closed)
+    _opened[:] = still_open
+
+
 def close_legacy() -> None:
-    """Close the legacy alias's session and wait until the server let it go."""
-    legacy = connections["legacy"]
-    pid = legacy.connection.info.backend_pid if legacy.connection is not None else None
-    legacy.close()
-    if pid is not None:
-        wait_gone([pid])
+    """Close the legacy alias's session and wait until the server let it go (with every
+    other closed session of the test)."""
+    connections["legacy"].close()
+    wait_closed_backends()
 
 
 def compat(*args: str) -> None:

@@ -284,19 +284,25 @@ def test_a_reused_legacy_name_gets_the_guard_without_any_sync_step(roles, connin
             )
 
 
-def test_revoke_during_the_rollout_reaches_the_legacy_colour(roles, conninfo):
-    """Without column-level grants the view reads with the caller's rights: the
-    table's REVOKE holds through it at once."""
+def test_revoke_during_the_rollout_reaches_the_legacy_colour(roles, conninfo, pg_server):
+    """Without column-level grants the view reads with the caller's rights (PostgreSQL
+    15+): the table's REVOKE holds through it at once. Before 15 every view reads with
+    its owner's rights, so the REVOKE holds once repeated on the view, as `compat
+    status` lists it."""
     with session(conninfo, OWNER) as owner:
         owner.execute(f"REVOKE SELECT (id, sku, qty) ON inventory_item FROM {REPORT}")
     expand()
     with session(conninfo, OWNER) as owner:
         owner.execute(f"REVOKE ALL ON inventory_item FROM {BLUE}")
+    if pg_server.version_num >= 150000:
+        with session(conninfo, BLUE, "blue") as blue:
+            with pytest.raises(errors.InsufficientPrivilege):
+                blue.execute("SELECT sku FROM inventory_item")
+    mend(conninfo, problems())  # the view's own grants, now excess
+    assert problems() == []
     with session(conninfo, BLUE, "blue") as blue:
         with pytest.raises(errors.InsufficientPrivilege):
             blue.execute("SELECT sku FROM inventory_item")
-    mend(conninfo, problems())  # the view's own grants, now excess
-    assert problems() == []
 
 
 def test_revoke_on_a_table_with_column_grants_is_listed_until_repeated(roles, conninfo):

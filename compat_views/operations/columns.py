@@ -381,6 +381,8 @@ class AddCompatColumn(CompatOperation):
             )
         if self.up:
             lifecycle.require_key(target, what)
+            # complete sets NOT NULL, named as now (constraints.not_null_name)
+            spec["not_null_named_after"] = [target.table, field.column]
         self.check_expressions(app_label, connection, target, from_state, to_state)
         spec["objects"] = django_objects(
             self, app_label, schema_editor, from_state, to_state, target, field.column
@@ -461,6 +463,7 @@ class AlterCompatColumn(CompatOperation):
                 f"{what}: table {target.table!r} already has a column {field.column!r}."
             )
         spec["aside"] = naming.aside_column(old_column, taken)
+        spec["not_null_named_after"] = [target.table, field.column]
         spec["column_grants"] = [
             [grant.grantee, grant.privilege]
             for grant in (catalog.column_grants(connection, *stored) if stored else [])
