@@ -45,14 +45,14 @@ KILLED = "fault-killed"
 ADVISORY_KEY = 7_415_001
 
 GATE = f"""
-CREATE TABLE public.fault_gate (pattern text, "column" text, row_id bigint);
+CREATE TABLE public.fault_gate (patterns text[], "column" text, row_id bigint);
 -- The wait is the point: no lock_timeout of the caller's may cut it short.
 CREATE FUNCTION public.fault_gate_wait() RETURNS void LANGUAGE sql SET lock_timeout = 0
 AS 'SELECT pg_catalog.pg_advisory_xact_lock({ADVISORY_KEY})';
 CREATE FUNCTION public.fault_gate_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF pg_catalog.current_setting('application_name') = 'compat_green:{KILLED}'
-       AND EXISTS (SELECT FROM public.fault_gate g WHERE pg_catalog.current_query() LIKE g.pattern)
+       AND EXISTS (SELECT FROM public.fault_gate g WHERE pg_catalog.current_query() LIKE ANY (g.patterns))
     THEN PERFORM public.fault_gate_wait(); END IF;
 END $$;
 CREATE EVENT TRIGGER fault_gate_ddl ON ddl_command_start
@@ -85,11 +85,11 @@ DROP TABLE public.fault_gate;
 @dataclass(frozen=True)
 class Blocker:
     """What the test holds so that one step of the command waits: ``sql`` run in an open
-    transaction (a lock), or a gate on a statement (``pattern``, LIKE on its text) or on
+    transaction (a lock), or a gate on a statement (``patterns``, LIKE on its text, any of them) or on
     the batch of a backfill that fills ``column`` of row ``row``."""
 
     sql: str = ""
-    pattern: str | None = None
+    patterns: tuple[str, ...] = ()
     column: str | None = None
     row: int | None = None
 
@@ -105,7 +105,7 @@ class Blocker:
         conn = psycopg.connect(conninfo, application_name="fault-blocker", autocommit=True)
         conn.execute(
             "INSERT INTO public.fault_gate VALUES (%s, %s, %s)",
-            [self.pattern, self.column, self.row],
+            [list(self.patterns), self.column, self.row],
         )
         conn.execute("SELECT pg_catalog.pg_advisory_lock(%s)", [ADVISORY_KEY])
         return conn
@@ -118,8 +118,8 @@ STATE_ROW = Blocker("SELECT FROM compat_views_rollout WHERE status = 'pending' F
 WRITER = Blocker("LOCK TABLE public.shop_order IN ROW EXCLUSIVE MODE")
 
 
-def gate(pattern: str) -> Blocker:
-    return Blocker(pattern=pattern)
+def gate(*patterns: str) -> Blocker:
+    return Blocker(patterns=patterns)
 
 
 def batch(column: str, number: int) -> Blocker:
@@ -147,7 +147,8 @@ COMPLETE_STEPS = {
     "state-row": STATE_ROW,
     "drop-trigger": gate("DROP TRIGGER%"),
     "drop-view": gate("DROP VIEW%"),
-    "set-not-null": gate("%SET NOT NULL"),
+    # PostgreSQL 18 names the NOT NULL: ADD CONSTRAINT "name" NOT NULL "column".
+    "set-not-null": gate("%SET NOT NULL", '%" NOT NULL "%'),
     "unique-constraint": gate("%UNIQUE USING INDEX%"),
     "drop-legacy-schema": gate("DROP SCHEMA%"),
 }
