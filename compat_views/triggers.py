@@ -191,6 +191,7 @@ class Fit:
 
     helper: str  # quoted, schema-qualified name of the raising function
     check: str  # quoted, schema-qualified name of the function that tests the value
+    bare: str  # quoted, schema-qualified name of the step without the test
     natural: str
     message: str
 
@@ -223,12 +224,24 @@ def render_step(
     and not volatile; otherwise the expression is evaluated once and passed in, and the
     value tested is the value stored.
 
+    A step with a check also gets ``fit.bare``, the expression alone: the test evaluates
+    an inlined expression twice, which a backfill batch, that writes most rows of a
+    table, avoids by running the bare step and only re-running a batch that failed
+    with the checked one, for the named error.
+
     Each function is executable by PUBLIC, whatever default privileges say: every
     writer's sync trigger calls it, and it runs with the caller's rights.
     """
     args = ", ".join(f"{ident(name)} {type_sql}" for name, type_sql in params)
     value = f"({expression})"
     test = fit and unfit(fit.natural, returns, ident("_compat_v"))
+
+    def create(name: str, value: str) -> str:
+        return (
+            f"CREATE FUNCTION {name}({args}) RETURNS {returns} LANGUAGE sql "
+            f"BEGIN ATOMIC SELECT {value}; END"
+        )
+
     statements = []
     if test:
         condition, state = test
@@ -238,13 +251,11 @@ def render_step(
             f"CREATE FUNCTION {fit.check}({v} {fit.natural}) RETURNS {fit.natural} "
             f"LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN {condition} "
             f"THEN {fit.helper}({v}::text) ELSE {v} END; END",
+            create(fit.bare, value),
         ]
         value = f"{fit.check}({value})"
-    statements.append(
-        f"CREATE FUNCTION {function}({args}) RETURNS {returns} LANGUAGE sql "
-        f"BEGIN ATOMIC SELECT {value}; END"
-    )
-    created = [function, *((fit.check, fit.helper) if test else ())]
+    statements.append(create(function, value))
+    created = [function, *((fit.check, fit.helper, fit.bare) if test else ())]
     return [
         *statements,
         *(f"GRANT EXECUTE ON FUNCTION {name} TO PUBLIC" for name in created),
@@ -269,10 +280,17 @@ def step_function(base_schema: str, key: str, sync: Sync) -> str:
     return ident(base_schema, naming.sync_step(base_schema, key, sync.operation, sync.target))
 
 
-def call(base_schema: str, key: str, plan: Plan, sync: Sync, row: str) -> str:
-    """The step evaluated over ``row``'s physical columns."""
+def bare_function(base_schema: str, key: str, sync: Sync) -> str:
+    return ident(base_schema, naming.sync_bare(base_schema, key, sync.operation, sync.target))
+
+
+def call(
+    base_schema: str, key: str, plan: Plan, sync: Sync, row: str, function=step_function
+) -> str:
+    """The step (or another function of it, named by ``function``) evaluated over
+    ``row``'s physical columns."""
     args = ", ".join(f"{row}.{ident(column)}" for column in _sources(plan, sync))
-    return f"{step_function(base_schema, key, sync)}({args})"
+    return f"{function(base_schema, key, sync)}({args})"
 
 
 def syncs_of(plan: Plan, operation: int) -> list[Sync]:
@@ -323,12 +341,13 @@ def render_steps(
 def render_drop_steps(
     base_schema: str, key: str, plan: Plan, operations: Iterable[int]
 ) -> list[str]:
-    """Drop the steps of ``operations``, each before the check and the helper it calls."""
+    """Drop the steps of ``operations``, each before the check and the helper it calls,
+    and their bare twins."""
     syncs = [sync for operation in operations for sync in syncs_of(plan, operation)]
     functions = [
         function(base_schema, key, sync)
         for sync in syncs
-        for function in (step_function, fit_function, unfit_function)
+        for function in (step_function, bare_function, fit_function, unfit_function)
     ]
     return [f"DROP FUNCTION IF EXISTS {function}" for function in functions]
 
