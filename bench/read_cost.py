@@ -122,9 +122,23 @@ def check_sessions(sessions: dict[str, Any]) -> None:
     expect(cents == euros * 100, f"legacy reads {cents} cents, the new colour {euros} euros")
 
 
-def measure(server, args: argparse.Namespace) -> tuple[dict[tuple[str, str], list[float]], str]:
-    """Seconds per turn of ``--statements`` reads, per (read, colour), and the clock's kind."""
+PLANS = (
+    "SELECT COALESCE(sum(generic_plans), 0)::int, COALESCE(sum(custom_plans), 0)::int "
+    "FROM pg_catalog.pg_prepared_statements"
+)
+
+
+def plans(conn) -> tuple[int, int]:
+    """(generic, custom) plans the session's prepared statements have run so far: a
+    session that plans each lookup anew (custom plans) pays the planner per statement."""
+    return conn.execute(PLANS).fetchone()
+
+
+def measure(server, args: argparse.Namespace) -> tuple[dict, str, dict]:
+    """Seconds per turn of ``--statements`` reads, per (read, colour), the clock's kind,
+    and the (generic, custom) plans each (read, colour) ran."""
     seconds: dict[tuple[str, str], list[float]] = {}
+    ran: dict[tuple[str, str], tuple[int, int]] = {}
     with database(server, "reads") as dbname:
         release1(server, dbname, args.rows)
         expand()
@@ -138,6 +152,7 @@ def measure(server, args: argparse.Namespace) -> tuple[dict[tuple[str, str], lis
             clocks = {colour: BackendClock(conn) for colour, conn in sessions.items()}
             for read in READS:
                 statement = read.sql.replace("%s", "%(n)s")
+                before = {colour: plans(conn) for colour, conn in sessions.items()}
                 for turn in range(args.repeat + 1):  # turn 0 warms both up, untimed
                     for colour in rotated(COLOURS, turn):
                         rng = random.Random(f"{SEED}-{read.key}-{turn}")  # same rows for both
@@ -148,8 +163,14 @@ def measure(server, args: argparse.Namespace) -> tuple[dict[tuple[str, str], lis
                             conn.execute(statement, {"n": n}, prepare=True).fetchall()
                         if turn:
                             seconds.setdefault((read.key, colour), []).append(clock() - started)
+                for colour, conn in sessions.items():
+                    after = plans(conn)
+                    ran[read.key, colour] = (
+                        after[0] - before[colour][0],
+                        after[1] - before[colour][1],
+                    )
             print(f"  reads done ({clocks['new'].kind})", flush=True)
-    return seconds, clocks["new"].kind
+    return seconds, clocks["new"].kind, ran
 
 
 def ratio(seconds: dict[tuple[str, str], list[float]], read: Read) -> float:
@@ -157,20 +178,36 @@ def ratio(seconds: dict[tuple[str, str], list[float]], read: Read) -> float:
     return median([legacy / new for legacy, new in pairs])
 
 
-def report(results: Results, args: argparse.Namespace, seconds, clock: str) -> None:
+def report(results: Results, args: argparse.Namespace, seconds, clock: str, ran) -> None:
     rows = []
     for read in READS:
         rates = [args.statements / median(seconds[read.key, colour]) for colour in COLOURS]
         rows.append(
-            [read.label, *(f"{rate:,.0f}" for rate in rates), f"{ratio(seconds, read):.3f}×"]
+            [
+                read.label,
+                *(f"{rate:,.0f}" for rate in rates),
+                f"{ratio(seconds, read):.3f}×",
+                *("{} / {}".format(*ran[read.key, colour]) for colour in COLOURS),
+            ]
         )
     results.tables.append(
         Table(
             f"Legacy reads through the view vs the new colour on the base table: {args.rows:,} "
             f"orders, {args.statements} prepared statements a turn, {args.repeat} rounds, "
             f"{clock}, ratio = median of the per-round ratios",
-            ["read", "legacy stmts/s (view)", "new stmts/s (table)", "legacy / new"],
+            [
+                "read",
+                "legacy stmts/s (view)",
+                "new stmts/s (table)",
+                "legacy / new",
+                "legacy plans generic / custom",
+                "new plans generic / custom",
+            ],
             rows,
+            [
+                "plans generic / custom: how the session's prepared statements were planned "
+                "(pg_prepared_statements), warm-up included"
+            ],
         )
     )
     results.charts.append(

@@ -13,13 +13,16 @@ schema-qualified and quoted. Each step calls its operation's step function
 (``render_step``), which the backfill calls too, so an expression is evaluated the
 same way, over the same tables, whichever colour writes.
 
-A third set of triggers, the guard (INSERT, UPDATE and DELETE), fails the write of a
-session whose configured search_path puts the legacy schema first but whose names
+A third set of triggers, the guard (INSERT, UPDATE and DELETE), fails the statement of
+a session whose configured search_path puts the legacy schema first but whose names
 resolve elsewhere, typically because its role may not use that schema: Postgres
 silently skips such a schema, so that session would reach the base table, pass for
 a new-shape writer, and store legacy values in new-shape columns (or delete by
 them). A table gets it when it has sync steps or a legacy column name now names
-another column; otherwise legacy names fail loudly on the base table anyway.
+another column; otherwise legacy names fail loudly on the base table anyway. Its test
+reads the session's settings, never a row, so it is a statement trigger: once per
+statement, before any row is written, instead of a ``WHEN`` (reading the search_path
+setting) on every row of every writer, which cost a bulk UPDATE more than a tenth.
 
 The triggers are compiled, hashed and installed by django-pgtrigger, but
 ``render_execute`` points them at our plain functions: pgtrigger's own function
@@ -393,7 +396,8 @@ def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> st
 
 
 class SyncTrigger(pgtrigger.Trigger):
-    """A BEFORE row trigger under compat_views' own name prefix."""
+    """A BEFORE trigger under compat_views' own name prefix: per row for a sync
+    direction, per statement for the guard, whose test reads only the session."""
 
     def __init__(
         self,
@@ -411,7 +415,7 @@ class SyncTrigger(pgtrigger.Trigger):
         super().__init__(
             name=naming.sync_trigger(base_schema, key, event, direction),
             when=pgtrigger.Before,
-            level=pgtrigger.Row,
+            level=pgtrigger.Statement if direction == GUARD else pgtrigger.Row,
             operation=GUARD_EVENTS[event],
             func=block,
         )
