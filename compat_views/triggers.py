@@ -158,7 +158,11 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
         # expression again once PostgreSQL inlines the step: few mentions, little
         # arithmetic. NaN sorts above every number, so it fails, as it fails the cast.
         if kind == "numeric":  # low - 0.5 < v < high + 0.5: the cast rounds half away from 0
-            test = f"pg_catalog.abs({value} + 0.5) >= {high + 1}"
+            # One comparison per row (no addition); which bound, only for a value past one.
+            test = (
+                f"pg_catalog.abs({value}) >= {high}.5 "
+                f"AND ({value} >= {high}.5 OR {value} <= {low}.5)"
+            )
         else:  # floating point rounds half to even, as round() does
             rounded = f"pg_catalog.round({value})"
             test = f"{rounded} < '{low}'::float8 OR {rounded} >= '{high + 1}'::float8"
