@@ -198,7 +198,7 @@ class Fit:
 
     helper: str  # quoted, schema-qualified name of the raising function
     check: str  # quoted, schema-qualified name of the function that tests the value
-    bare: str  # quoted, schema-qualified name of the step without the test
+    bare: str | None  # quoted, schema-qualified name of the step without the test, if any
     natural: str
     message: str
 
@@ -231,10 +231,10 @@ def render_step(
     and not volatile; otherwise the expression is evaluated once and passed in, and the
     value tested is the value stored.
 
-    A step with a check also gets ``fit.bare``, the expression alone: the test evaluates
-    an inlined expression twice, which a backfill batch, that writes most rows of a
-    table, avoids by running the bare step and only re-running a batch that failed
-    with the checked one, for the named error.
+    A checked step whose ``fit.bare`` is named (an ``up``) also gets that function, the
+    expression alone: the test evaluates an inlined expression twice, which a backfill
+    batch, that writes most rows of a table, avoids by running the bare step and only
+    re-running a batch that failed with the checked one, for the named error.
 
     Each function is executable by PUBLIC, whatever default privileges say: every
     writer's sync trigger calls it, and it runs with the caller's rights.
@@ -258,11 +258,11 @@ def render_step(
             f"CREATE FUNCTION {fit.check}({v} {fit.natural}) RETURNS {fit.natural} "
             f"LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN {condition} "
             f"THEN {fit.helper}({v}::text) ELSE {v} END; END",
-            create(fit.bare, value),
+            *([create(fit.bare, value)] if fit.bare else []),
         ]
         value = f"{fit.check}({value})"
     statements.append(create(function, value))
-    created = [function, *((fit.check, fit.helper, fit.bare) if test else ())]
+    created = [n for n in (function, *((fit.check, fit.helper, fit.bare) if test else ())) if n]
     return [
         *statements,
         *(f"GRANT EXECUTE ON FUNCTION {name} TO PUBLIC" for name in created),
