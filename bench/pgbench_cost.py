@@ -67,8 +67,14 @@ SELECT {COLUMN}, qty FROM {TABLE} WHERE id = :id;
 UPDATE {TABLE} SET {COLUMN} = {COLUMN} + 1 WHERE id = :id;
 END;
 """
+READ_ONLY = SCRIPT.split("UPDATE")[0] + "END;\n"  # the same read without the write
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
-PHASES = ("before expand (release 1)", "during the rollout (view + sync trigger)")
+_, AFTER_BACKFILL, VACUUMED, READS = PHASES = (
+    "before expand (release 1)",
+    "during the rollout, right after the backfill (view + sync trigger)",
+    "during the rollout, both databases vacuumed (view + sync trigger)",
+    "during the rollout, both vacuumed, the SELECT alone (view only)",
+)
 
 
 def find_pgbench(given: str | None) -> str | None:
@@ -125,13 +131,19 @@ def measure(server, pgbench: str, args: argparse.Namespace) -> dict[str, list[tu
     """(rollout TPS, control TPS) of each pair of rounds, per phase."""
     pairs: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as scratch, database(server, "template") as template:
-        script = Path(scratch) / "legacy.sql"
-        script.write_text(SCRIPT.format(rows=args.rows))
+        scripts = {name: Path(scratch) / f"{name}.sql" for name in ("legacy", "reads")}
+        scripts["legacy"].write_text(SCRIPT.format(rows=args.rows))
+        scripts["reads"].write_text(READ_ONLY.format(rows=args.rows))
         release1(server, template, args.rows)
         with database(server, "control", template) as control:
             with database(server, "rollout", template) as rollout:
                 for phase in PHASES:
-                    if phase == PHASES[1]:
+                    script = scripts["reads" if phase == READS else "legacy"]
+                    if phase == VACUUMED:  # as autovacuum (off on the bench tables) would
+                        for db in (control, rollout):
+                            with connect(server, db) as conn:
+                                conn.execute(f"VACUUM ANALYZE {TABLE}")
+                    if phase == AFTER_BACKFILL:
                         expand()
                         connections["default"].close()
                         with connect(server, rollout, LEGACY_OPTIONS) as conn:
@@ -185,8 +197,13 @@ def report(results: Results, args: argparse.Namespace, pairs) -> None:
             rows,
             [
                 "transaction: SELECT an order by key, UPDATE its amount (legacy: integer cents)",
-                f"during ÷ before: {ratios[1] / ratios[0]:.3f} (what the rollout itself costs, "
-                "net of any difference between the two databases before it)",
+                "the SELECT alone: the same read, no UPDATE (what the view costs the read)",
+                *(
+                    f"{phase.split(', ', 1)[1]} ÷ before: {ratio / ratios[0]:.3f}"
+                    for phase, ratio in zip(PHASES[1:], ratios[1:], strict=True)
+                ),
+                "÷ before: what the rollout itself costs, net of any difference between the "
+                "two databases before it",
             ],
         )
     )

@@ -8,7 +8,12 @@ statement is planned. Three reads, each a prepared statement as Django's connect
 would send it: a row by primary key, a range scan on an indexed column, and a join with
 the customers. The two sessions take turns every few hundred statements (rotating who
 goes first) and each turn is timed on its backend's CPU (``BackendClock``); the ratio is
-the median of the per-round ratios, legacy over new.
+the median of the per-round ratios, legacy over new. The client and both backends run
+on one CPU (``one_cpu``): a backend woken from another CPU than its client's spends
+several times the CPU on a lookup by key, and the scheduler keeps a session where it
+first put it, so one session could run a whole bench three times slower than the other
+whatever it read. Each session's count of generic and custom plans is shown: both
+sessions plan alike (a lookup by key runs a generic plan after five custom ones).
 
 Only correctness is asserted: the legacy session resolves the table to the view, and
 both sessions read the same orders (the legacy one in cents).
@@ -39,6 +44,7 @@ from bench.common import (  # noqa: E402
     database,
     expect,
     json_option,
+    one_cpu,
     run_bench,
 )
 from bench.sync_cost import (  # noqa: E402
@@ -122,9 +128,23 @@ def check_sessions(sessions: dict[str, Any]) -> None:
     expect(cents == euros * 100, f"legacy reads {cents} cents, the new colour {euros} euros")
 
 
-def measure(server, args: argparse.Namespace) -> tuple[dict[tuple[str, str], list[float]], str]:
-    """Seconds per turn of ``--statements`` reads, per (read, colour), and the clock's kind."""
+PLANS = (
+    "SELECT COALESCE(sum(generic_plans), 0)::int, COALESCE(sum(custom_plans), 0)::int "
+    "FROM pg_catalog.pg_prepared_statements"
+)
+
+
+def plans(conn) -> tuple[int, int]:
+    """(generic, custom) plans the session's prepared statements have run so far: a
+    session that plans each lookup anew (custom plans) pays the planner per statement."""
+    return conn.execute(PLANS).fetchone()
+
+
+def measure(server, args: argparse.Namespace) -> tuple[dict, str, dict]:
+    """Seconds per turn of ``--statements`` reads, per (read, colour), the clock's kind,
+    and the (generic, custom) plans each (read, colour) ran."""
     seconds: dict[tuple[str, str], list[float]] = {}
+    ran: dict[tuple[str, str], tuple[int, int]] = {}
     with database(server, "reads") as dbname:
         release1(server, dbname, args.rows)
         expand()
@@ -136,8 +156,10 @@ def measure(server, args: argparse.Namespace) -> tuple[dict[tuple[str, str], lis
             sessions = {"legacy": legacy, "new": new}
             check_sessions(sessions)
             clocks = {colour: BackendClock(conn) for colour, conn in sessions.items()}
+            pinned = one_cpu(clocks.values())
             for read in READS:
                 statement = read.sql.replace("%s", "%(n)s")
+                before = {colour: plans(conn) for colour, conn in sessions.items()}
                 for turn in range(args.repeat + 1):  # turn 0 warms both up, untimed
                     for colour in rotated(COLOURS, turn):
                         rng = random.Random(f"{SEED}-{read.key}-{turn}")  # same rows for both
@@ -148,8 +170,15 @@ def measure(server, args: argparse.Namespace) -> tuple[dict[tuple[str, str], lis
                             conn.execute(statement, {"n": n}, prepare=True).fetchall()
                         if turn:
                             seconds.setdefault((read.key, colour), []).append(clock() - started)
+                for colour, conn in sessions.items():
+                    after = plans(conn)
+                    ran[read.key, colour] = (
+                        after[0] - before[colour][0],
+                        after[1] - before[colour][1],
+                    )
             print(f"  reads done ({clocks['new'].kind})", flush=True)
-    return seconds, clocks["new"].kind
+    kind = clocks["new"].kind + (", client and both backends on one CPU" if pinned else "")
+    return seconds, kind, ran
 
 
 def ratio(seconds: dict[tuple[str, str], list[float]], read: Read) -> float:
@@ -157,20 +186,36 @@ def ratio(seconds: dict[tuple[str, str], list[float]], read: Read) -> float:
     return median([legacy / new for legacy, new in pairs])
 
 
-def report(results: Results, args: argparse.Namespace, seconds, clock: str) -> None:
+def report(results: Results, args: argparse.Namespace, seconds, clock: str, ran) -> None:
     rows = []
     for read in READS:
         rates = [args.statements / median(seconds[read.key, colour]) for colour in COLOURS]
         rows.append(
-            [read.label, *(f"{rate:,.0f}" for rate in rates), f"{ratio(seconds, read):.3f}×"]
+            [
+                read.label,
+                *(f"{rate:,.0f}" for rate in rates),
+                f"{ratio(seconds, read):.3f}×",
+                *("{} / {}".format(*ran[read.key, colour]) for colour in COLOURS),
+            ]
         )
     results.tables.append(
         Table(
             f"Legacy reads through the view vs the new colour on the base table: {args.rows:,} "
             f"orders, {args.statements} prepared statements a turn, {args.repeat} rounds, "
             f"{clock}, ratio = median of the per-round ratios",
-            ["read", "legacy stmts/s (view)", "new stmts/s (table)", "legacy / new"],
+            [
+                "read",
+                "legacy stmts/s (view)",
+                "new stmts/s (table)",
+                "legacy / new",
+                "legacy plans generic / custom",
+                "new plans generic / custom",
+            ],
             rows,
+            [
+                "plans generic / custom: how the session's prepared statements were planned "
+                "(pg_prepared_statements), warm-up included"
+            ],
         )
     )
     results.charts.append(

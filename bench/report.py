@@ -59,7 +59,11 @@ SECTIONS = {  # bench name -> heading and why it is measured
     "read": (
         "Legacy reads through a view (`bench/read_cost.py`)",
         "What the legacy colour pays for reading through `compat_blue.syncapp_order` "
-        "instead of the table.",
+        "instead of the table. The client and both sessions' backends run on one CPU: a "
+        "backend answering a client on the other CPU spends about four times the CPU on a "
+        "lookup by key, and the scheduler keeps a session on its CPU for the whole bench, "
+        "which once made one session (either colour) three times slower than the other. "
+        "The plan counts show both sessions plan alike.",
     ),
     "rename": (
         "Rename cost by table size (`RenameCompatColumn`, `bench/rename_cost.py`)",
@@ -69,7 +73,14 @@ SECTIONS = {  # bench name -> heading and why it is measured
     "pgbench": (
         "pgbench through a rollout (`bench/pgbench_cost.py`)",
         "The legacy colour's throughput, as a non-Django client joins it, against an "
-        "untouched control database in the same cluster.",
+        "untouched control database in the same cluster. The backfill is over before the "
+        "rollout's rounds begin (`migrate` runs it), so none of the cost is a concurrent "
+        "backfill. The phases take the rest apart: right after the backfill every row "
+        "has a dead version and the indexes an entry for it (autovacuum is off on the "
+        "bench tables); vacuumed, what is left is the view and the sync trigger's `up` on "
+        "each UPDATE; the SELECT alone is the view by itself. TPS is wall time of two "
+        "pgbench clients on a shared two-core machine, far noisier than the CPU-timed "
+        "benches above: read the per-pair ratios.",
     ),
 }
 

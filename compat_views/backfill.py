@@ -5,7 +5,8 @@ that also saves the checkpoint, so a killed process resumes where it stopped.
 Only rows whose new column is still NULL are filled: rows the legacy colour wrote
 since expand were filled by the sync trigger, and rows the new colour wrote keep
 what it wrote. ``up`` is evaluated per row inside the UPDATE, on the row version
-being updated, so a concurrent write is never overwritten with a stale value.
+being updated, so a concurrent write is never overwritten with a stale value. A batch
+runs ``up`` without the fit check first and re-runs with it only if it failed.
 
 The batch's own writes must not run ``down`` (it would rewrite legacy values from
 the new ones, which is wrong for an ``up`` that is not invertible). Where the
@@ -22,7 +23,7 @@ import json
 import sys
 import time
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, DataError, connections, transaction
 
 from . import conf, triggers
 from .mapping import Plan, Sync
@@ -172,6 +173,48 @@ def key_column(touched, plan: Plan) -> str:
     return plan.physical[plan.legacy[touched.key_column]]
 
 
+def _bare_or_checked(alias: str, schema: str, key: str, plan: Plan, sync: Sync) -> list[str]:
+    """The values a batch tries in turn: the bare step, if the step has one (a fit check),
+    then the checked step, whose error names the column and the operation."""
+    row = ident("_compat_row")
+    checked = triggers.call(schema, key, plan, sync, row)
+    bare = triggers.bare_function(schema, key, sync)
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_catalog.to_regproc(%s) IS NOT NULL", [bare])
+        if not cursor.fetchone()[0]:  # no check, or a step made before bare twins existed
+            return [checked]
+    return [triggers.call(schema, key, plan, sync, row, triggers.bare_function), checked]
+
+
+def _batch(
+    alias: str, operation, statement: str, size: int, legacy_schema: str | None
+) -> tuple[int, int]:
+    """Run one batch of ``size`` keys and save its checkpoint in one transaction; return
+    (keys seen, rows filled).
+
+    ``legacy_schema`` None: the session may skip triggers; otherwise it writes as that
+    schema's colour, whose WHEN clauses skip it.
+    """
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        if legacy_schema is None:
+            cursor.execute(_SKIP_TRIGGERS)
+        else:
+            cursor.execute(
+                "SELECT pg_catalog.set_config('search_path', "
+                "%s || ', ' || pg_catalog.current_setting('search_path'), true)",
+                [ident(legacy_schema)],
+            )
+        cursor.execute(statement)
+        last, seen, updated = cursor.fetchone()
+        if seen:
+            operation.backfill_checkpoint = _checkpoint(last)
+        if seen < size:
+            operation.backfill_status = "done"
+        operation.backfill_rows += updated
+        operation.save(update_fields=["backfill_checkpoint", "backfill_status", "backfill_rows"])
+    return seen, updated
+
+
 def run(
     alias: str,
     operation,
@@ -183,12 +226,15 @@ def run(
 ) -> int:
     """Fill ``operation``'s column batch by batch; return how many rows this call filled.
 
-    ``partition`` ([schema, name]) walks only that partition of the table.
+    ``partition`` ([schema, name]) walks only that partition of the table. A batch runs
+    the bare step first, the fit check costing a second evaluation of ``up`` per row; a
+    batch that fails on a value (a data exception, which rolls it back) runs again with
+    the checked step, so the error names the column, the operation and the value.
     """
     touched = operation.touched
     schema, table, key = touched.schema, touched.table, key_column(touched, plan)
     column = plan.physical[sync.target]
-    value = triggers.call(schema, touched.legacy_name, plan, sync, ident("_compat_row"))
+    values = _bare_or_checked(alias, schema, touched.legacy_name, plan, sync)
     if partition is not None:
         schema, table = partition
     connection = connections[alias]
@@ -199,30 +245,21 @@ def run(
     if progress:
         progress.start(label, before, total)
     skip_triggers = conf.backfill_skip_triggers() and _may_skip_triggers(alias)
+    writer = None if skip_triggers else legacy_schema
     filled = scanned = 0
     while operation.backfill_status == "pending":
-        statement = render_batch(
-            schema, table, key, column, value, operation.backfill_checkpoint, batch_size
-        )
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            if skip_triggers:
-                cursor.execute(_SKIP_TRIGGERS)
-            else:
-                cursor.execute(
-                    "SELECT pg_catalog.set_config('search_path', "
-                    "%s || ', ' || pg_catalog.current_setting('search_path'), true)",
-                    [ident(legacy_schema)],
-                )
-            cursor.execute(statement)
-            last, seen, updated = cursor.fetchone()
-            if seen:
-                operation.backfill_checkpoint = _checkpoint(last)
-            if seen < batch_size:
-                operation.backfill_status = "done"
-            operation.backfill_rows += updated
-            operation.save(
-                update_fields=["backfill_checkpoint", "backfill_status", "backfill_rows"]
+        statements = [
+            render_batch(
+                schema, table, key, column, value, operation.backfill_checkpoint, batch_size
             )
+            for value in values
+        ]
+        try:
+            seen, updated = _batch(alias, operation, statements[0], batch_size, writer)
+        except DataError:
+            if len(statements) == 1:
+                raise
+            seen, updated = _batch(alias, operation, statements[-1], batch_size, writer)
         filled += updated
         scanned += seen
         if progress:

@@ -318,6 +318,7 @@ def check_expression(
             fit = triggers.Fit(
                 sql.ident("pg_temp", "_compat_check_unfit"),
                 sql.ident("pg_temp", "_compat_check_fit"),
+                None,  # validating the checked step is enough: the bare one is its expression
                 natural_type(cursor, params, expression),
                 what,
             )
@@ -594,6 +595,9 @@ def _create_steps(schema_editor, touched: TouchedTable, operation: AppliedOperat
             sync.target: triggers.Fit(
                 triggers.unfit_function(touched.schema, legacy_name, sync),
                 triggers.fit_function(touched.schema, legacy_name, sync),
+                triggers.bare_function(touched.schema, legacy_name, sync)
+                if sync in plan.ups  # only the backfill, which runs up, uses it
+                else None,
                 natural_type(cursor, triggers.step_params(plan, sync, types), sync.expression),
                 unfit_message(touched, plan, operation, sync, types[plan.physical[sync.target]]),
             )

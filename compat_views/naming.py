@@ -61,6 +61,12 @@ def sync_unfit(schema: str, table: str, operation: int, target: str) -> str:
     return f"{OBJECT_PREFIX}unfit_{digest(schema, table, str(operation), target)}"
 
 
+def sync_bare(schema: str, table: str, operation: int, target: str) -> str:
+    """The SQL function a step with a fit check also gets: the same expression unchecked,
+    which a backfill batch runs first (``sync_step``'s arguments)."""
+    return f"{OBJECT_PREFIX}bare_{digest(schema, table, str(operation), target)}"
+
+
 def sync_fit(schema: str, table: str, operation: int, target: str) -> str:
     """The SQL function a step passes its value through, which calls ``sync_unfit`` for a
     value its column cannot hold (``sync_step``'s arguments)."""

@@ -13,13 +13,16 @@ schema-qualified and quoted. Each step calls its operation's step function
 (``render_step``), which the backfill calls too, so an expression is evaluated the
 same way, over the same tables, whichever colour writes.
 
-A third set of triggers, the guard (INSERT, UPDATE and DELETE), fails the write of a
-session whose configured search_path puts the legacy schema first but whose names
+A third set of triggers, the guard (INSERT, UPDATE and DELETE), fails the statement of
+a session whose configured search_path puts the legacy schema first but whose names
 resolve elsewhere, typically because its role may not use that schema: Postgres
 silently skips such a schema, so that session would reach the base table, pass for
 a new-shape writer, and store legacy values in new-shape columns (or delete by
 them). A table gets it when it has sync steps or a legacy column name now names
-another column; otherwise legacy names fail loudly on the base table anyway.
+another column; otherwise legacy names fail loudly on the base table anyway. Its test
+reads the session's settings, never a row, so it is a statement trigger: once per
+statement, before any row is written, instead of a ``WHEN`` (reading the search_path
+setting) on every row of every writer, which cost a bulk UPDATE more than a tenth.
 
 The triggers are compiled, hashed and installed by django-pgtrigger, but
 ``render_execute`` points them at our plain functions: pgtrigger's own function
@@ -155,7 +158,11 @@ def unfit(natural: str, target: str, value: str) -> tuple[str, str] | None:
         # expression again once PostgreSQL inlines the step: few mentions, little
         # arithmetic. NaN sorts above every number, so it fails, as it fails the cast.
         if kind == "numeric":  # low - 0.5 < v < high + 0.5: the cast rounds half away from 0
-            test = f"pg_catalog.abs({value} + 0.5) >= {high + 1}"
+            # One comparison per row (no addition); which bound, only for a value past one.
+            test = (
+                f"pg_catalog.abs({value}) >= {high}.5 "
+                f"AND ({value} >= {high}.5 OR {value} <= {low}.5)"
+            )
         else:  # floating point rounds half to even, as round() does
             rounded = f"pg_catalog.round({value})"
             test = f"{rounded} < '{low}'::float8 OR {rounded} >= '{high + 1}'::float8"
@@ -191,6 +198,7 @@ class Fit:
 
     helper: str  # quoted, schema-qualified name of the raising function
     check: str  # quoted, schema-qualified name of the function that tests the value
+    bare: str | None  # quoted, schema-qualified name of the step without the test, if any
     natural: str
     message: str
 
@@ -223,12 +231,24 @@ def render_step(
     and not volatile; otherwise the expression is evaluated once and passed in, and the
     value tested is the value stored.
 
+    A checked step whose ``fit.bare`` is named (an ``up``) also gets that function, the
+    expression alone: the test evaluates an inlined expression twice, which a backfill
+    batch, that writes most rows of a table, avoids by running the bare step and only
+    re-running a batch that failed with the checked one, for the named error.
+
     Each function is executable by PUBLIC, whatever default privileges say: every
     writer's sync trigger calls it, and it runs with the caller's rights.
     """
     args = ", ".join(f"{ident(name)} {type_sql}" for name, type_sql in params)
     value = f"({expression})"
     test = fit and unfit(fit.natural, returns, ident("_compat_v"))
+
+    def create(name: str, value: str) -> str:
+        return (
+            f"CREATE FUNCTION {name}({args}) RETURNS {returns} LANGUAGE sql "
+            f"BEGIN ATOMIC SELECT {value}; END"
+        )
+
     statements = []
     if test:
         condition, state = test
@@ -238,13 +258,11 @@ def render_step(
             f"CREATE FUNCTION {fit.check}({v} {fit.natural}) RETURNS {fit.natural} "
             f"LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN {condition} "
             f"THEN {fit.helper}({v}::text) ELSE {v} END; END",
+            *([create(fit.bare, value)] if fit.bare else []),
         ]
         value = f"{fit.check}({value})"
-    statements.append(
-        f"CREATE FUNCTION {function}({args}) RETURNS {returns} LANGUAGE sql "
-        f"BEGIN ATOMIC SELECT {value}; END"
-    )
-    created = [function, *((fit.check, fit.helper) if test else ())]
+    statements.append(create(function, value))
+    created = [n for n in (function, *((fit.check, fit.helper, fit.bare) if test else ())) if n]
     return [
         *statements,
         *(f"GRANT EXECUTE ON FUNCTION {name} TO PUBLIC" for name in created),
@@ -269,10 +287,17 @@ def step_function(base_schema: str, key: str, sync: Sync) -> str:
     return ident(base_schema, naming.sync_step(base_schema, key, sync.operation, sync.target))
 
 
-def call(base_schema: str, key: str, plan: Plan, sync: Sync, row: str) -> str:
-    """The step evaluated over ``row``'s physical columns."""
+def bare_function(base_schema: str, key: str, sync: Sync) -> str:
+    return ident(base_schema, naming.sync_bare(base_schema, key, sync.operation, sync.target))
+
+
+def call(
+    base_schema: str, key: str, plan: Plan, sync: Sync, row: str, function=step_function
+) -> str:
+    """The step (or another function of it, named by ``function``) evaluated over
+    ``row``'s physical columns."""
     args = ", ".join(f"{row}.{ident(column)}" for column in _sources(plan, sync))
-    return f"{step_function(base_schema, key, sync)}({args})"
+    return f"{function(base_schema, key, sync)}({args})"
 
 
 def syncs_of(plan: Plan, operation: int) -> list[Sync]:
@@ -323,12 +348,13 @@ def render_steps(
 def render_drop_steps(
     base_schema: str, key: str, plan: Plan, operations: Iterable[int]
 ) -> list[str]:
-    """Drop the steps of ``operations``, each before the check and the helper it calls."""
+    """Drop the steps of ``operations``, each before the check and the helper it calls,
+    and their bare twins."""
     syncs = [sync for operation in operations for sync in syncs_of(plan, operation)]
     functions = [
         function(base_schema, key, sync)
         for sync in syncs
-        for function in (step_function, fit_function, unfit_function)
+        for function in (step_function, bare_function, fit_function, unfit_function)
     ]
     return [f"DROP FUNCTION IF EXISTS {function}" for function in functions]
 
@@ -374,7 +400,8 @@ def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> st
 
 
 class SyncTrigger(pgtrigger.Trigger):
-    """A BEFORE row trigger under compat_views' own name prefix."""
+    """A BEFORE trigger under compat_views' own name prefix: per row for a sync
+    direction, per statement for the guard, whose test reads only the session."""
 
     def __init__(
         self,
@@ -392,7 +419,7 @@ class SyncTrigger(pgtrigger.Trigger):
         super().__init__(
             name=naming.sync_trigger(base_schema, key, event, direction),
             when=pgtrigger.Before,
-            level=pgtrigger.Row,
+            level=pgtrigger.Statement if direction == GUARD else pgtrigger.Row,
             operation=GUARD_EVENTS[event],
             func=block,
         )

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from django.db import connections, migrations, models
 from django.db.migrations.executor import MigrationExecutor
+from django.test import override_settings
 from psycopg import errors
 
 from compat_views.errors import BackfillFailed
@@ -158,6 +159,35 @@ def test_a_backfill_that_does_not_fit_stops_migrate_naming_the_column(inventory)
     assert "`up` of the alter_column in inventory.0002_narrow" in message
     assert "'ABCDEF'" in message
     assert "\n" not in message
+
+    compat("rollback")
+    assert leftovers() == {}
+
+
+def test_a_batch_that_does_not_fit_runs_again_checked_after_the_batches_that_fit(inventory):
+    """A batch runs the bare step (no fit check) and, failing, the checked one: the
+    batches before it stay filled and checkpointed, and the error still names the value."""
+    rows("INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ('B', 1, 1, 'OK')")
+    rows("INSERT INTO inventory_item (sku, qty, price_cents, code) VALUES ('C', 1, 1, 'ABCDEF')")
+    with (
+        override_settings(COMPAT_VIEWS_BACKFILL_BATCH_SIZE=2),
+        pytest.raises(BackfillFailed) as raised,
+    ):
+        migrate_with(
+            AlterCompatColumn(
+                "item", "code", models.CharField(max_length=5), up="code", down="code"
+            )
+        )
+    assert "`up` of the alter_column in inventory.0002_narrow" in str(raised.value)
+    assert "'ABCDEF'" in str(raised.value)
+    assert rows(
+        "SELECT backfill_status, backfill_rows, backfill_checkpoint #>> '{}' "
+        "FROM compat_views_appliedoperation"
+    ) == [("pending", 2, "2")]
+    assert rows("SELECT code FROM inventory_item ORDER BY id") == [("X1",), ("OK",), (None,)]
+    assert rows(
+        "SELECT count(*) FROM pg_catalog.pg_proc WHERE proname LIKE '\\_compat\\_bare\\_%'"
+    ) == [(1,)]
 
     compat("rollback")
     assert leftovers() == {}
