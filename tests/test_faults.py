@@ -52,7 +52,8 @@ AS 'SELECT pg_catalog.pg_advisory_xact_lock({ADVISORY_KEY})';
 CREATE FUNCTION public.fault_gate_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF pg_catalog.current_setting('application_name') = 'compat_green:{KILLED}'
-       AND EXISTS (SELECT FROM public.fault_gate g WHERE pg_catalog.current_query() LIKE ANY (g.patterns))
+       AND EXISTS (SELECT FROM public.fault_gate g
+                   WHERE pg_catalog.current_query() LIKE ANY (g.patterns))
     THEN PERFORM public.fault_gate_wait(); END IF;
 END $$;
 CREATE EVENT TRIGGER fault_gate_ddl ON ddl_command_start
@@ -85,8 +86,8 @@ DROP TABLE public.fault_gate;
 @dataclass(frozen=True)
 class Blocker:
     """What the test holds so that one step of the command waits: ``sql`` run in an open
-    transaction (a lock), or a gate on a statement (``patterns``, LIKE on its text, any of them) or on
-    the batch of a backfill that fills ``column`` of row ``row``."""
+    transaction (a lock), or a gate on a statement (``patterns``: LIKE on its text, any
+    of them) or on the batch of a backfill that fills ``column`` of row ``row``."""
 
     sql: str = ""
     patterns: tuple[str, ...] = ()
