@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -244,6 +244,33 @@ class Results:
             targets=[Target(**each) for each in data["targets"]],
             charts=[Chart(**each) for each in data["charts"]],
         )
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def query(statement: str, params: Sequence[object] | None = None) -> list[tuple]:
+    """Rows of one statement on Django's default connection (none for a command)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def columns(schema: str, table: str) -> set[str]:
+    """The names of the relation's columns, as information_schema lists them."""
+    return {
+        name
+        for (name,) in query(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            [schema, table],
+        )
+    }
 
 
 def json_option(parser: argparse.ArgumentParser) -> None:

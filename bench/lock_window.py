@@ -35,9 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from bench.common import (  # noqa: E402
     LEGACY_COLOUR,
     BenchFailed,
+    columns,
     configure_django,
     database,
     expect,
+    positive,
+    query,
 )
 from compat_views.testing.lockwindow import LockWindow  # noqa: E402
 
@@ -52,34 +55,14 @@ INSERT INTO {TABLE} (title, price_cents, isbn, format)
 SELECT 'book number ' || g, g %% 5000, 'isbn-' || g, 'paperback'
 FROM pg_catalog.generate_series(1, %s) AS g
 """
-_COLUMNS = """
-SELECT column_name FROM information_schema.columns
-WHERE table_schema = %s AND table_name = %s
-"""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    def positive(text: str) -> int:
-        value = int(text)
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-        return value
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=positive, default=10_000, help="books in the table")
     parser.add_argument("--repeat", type=positive, default=5, help="timed expands")
     parser.add_argument("--top", type=positive, default=12, help="statements listed")
     return parser.parse_args(argv)
-
-
-def query(statement: str, params: Sequence[object] | None = None) -> list[tuple]:
-    with connections["default"].cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def columns(schema: str, table: str) -> set[str]:
-    return {name for (name,) in query(_COLUMNS, [schema, table])}
 
 
 def prepare(rows: int) -> None:

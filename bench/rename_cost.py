@@ -35,9 +35,12 @@ from bench.common import (  # noqa: E402
     Chart,
     Results,
     Table,
+    columns,
     database,
     expect,
     json_option,
+    positive,
+    query,
     run_bench,
 )
 
@@ -57,10 +60,6 @@ INSERT INTO {TABLE} (sku, {OLD_COLUMN}, price_cents, created_at)
 SELECT g, 'item number ' || g, g %% 10000, now() - g * interval '1 second'
 FROM pg_catalog.generate_series(1, %s) AS g
 """
-_COLUMNS = """
-SELECT column_name FROM information_schema.columns
-WHERE table_schema = %s AND table_name = %s
-"""
 _VIEW_EXISTS = """
 SELECT count(*) FROM information_schema.views WHERE table_schema = %s AND table_name = %s
 """
@@ -77,12 +76,6 @@ class Result:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    def positive(text: str) -> int:
-        value = int(text)
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-        return value
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--rows", type=positive, nargs="+", default=[1_000, 1_000_000], help="table sizes"
@@ -90,16 +83,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=positive, default=3, help="timed renames per size")
     json_option(parser)
     return parser.parse_args(argv)
-
-
-def query(statement: str, params: Sequence[object] | None = None) -> list[tuple]:
-    with connections["default"].cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def columns(schema: str, table: str) -> set[str]:
-    return {name for (name,) in query(_COLUMNS, [schema, table])}
 
 
 def prepare(rows: int) -> float:
