@@ -77,11 +77,43 @@ def _back_off(attempt: int, attempts: int) -> None:
     time.sleep(pause)
 
 
-def _exhausted(attempts: int, what: str) -> LockTimeoutExhausted:
+# Other sessions holding locks on this database's own relations, oldest transaction
+# first: the one a step kept waiting for is almost always the oldest.
+_HOLDERS = """
+SELECT a.pid, a.backend_type, a.application_name, a.state,
+       pg_catalog.round(extract(epoch FROM pg_catalog.now() - a.xact_start)::numeric, 1),
+       pg_catalog.left(pg_catalog.regexp_replace(a.query, '\\s+', ' ', 'g'), 80),
+       pg_catalog.string_agg(DISTINCT l.relation::pg_catalog.regclass::text, ', ')
+FROM pg_catalog.pg_locks l
+JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+  AND l.relation >= 16384
+  AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                    WHERE datname = pg_catalog.current_database())
+GROUP BY 1, 2, 3, 4, 5, 6, a.xact_start
+ORDER BY a.xact_start NULLS LAST
+LIMIT 5
+"""
+
+
+def lock_holders(connection) -> list[str]:
+    """One line per session that holds locks here now, to name in an error."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLDERS)
+        return [
+            f"pid {pid} ({kind}{f', {app}' if app else ''}), {state or 'no state'}"
+            f"{f' for {age} s' if age is not None else ''}, locks {relations}: {query}"
+            for pid, kind, app, state, age, query, relations in cursor.fetchall()
+        ]
+
+
+def _exhausted(connection, attempts: int, what: str) -> LockTimeoutExhausted:
+    holders = lock_holders(connection)
+    listed = "".join(f"\n    {line}" for line in holders) or " none now"
     return LockTimeoutExhausted(
         f"Gave up after {attempts} tries: another transaction kept a lock that this "
-        f"needs:\n  {what.strip()[:300]}\nFind it in pg_stat_activity / pg_locks, "
-        "let it finish, then run the command again."
+        f"needs:\n  {what.strip()[:300]}\nSessions holding locks here, oldest first:{listed}\n"
+        "Let the one keeping the lock finish (or end it), then run the command again."
     )
 
 
@@ -142,7 +174,7 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
                     "migrations."
                 ) from exc
             if attempt == attempts:
-                raise _exhausted(attempts, what) from exc
+                raise _exhausted(connection, attempts, what) from exc
         finally:
             _in_step.reset(token)
         _back_off(attempt, attempts)
@@ -206,7 +238,7 @@ def execute_concurrently(schema_editor, statement: str, undo_failed: str | None 
             if not _is_busy(exc):
                 raise
             if attempt == attempts:
-                raise _exhausted(attempts, statement) from exc
+                raise _exhausted(connection, attempts, statement) from exc
             if undo_failed:
                 schema_editor.execute(undo_failed, params=None)
             _back_off(attempt, attempts)
