@@ -117,6 +117,46 @@ def _exhausted(connection, attempts: int, what: str) -> LockTimeoutExhausted:
     )
 
 
+# Autovacuum workers holding a lock on one of the given relations (quoted names). One
+# that prevents wraparound is never cancelled by PostgreSQL; waiting it out is no use.
+_AUTOVACUUMS = """
+SELECT DISTINCT a.pid, a.query FROM pg_catalog.pg_locks l
+JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE a.backend_type = 'autovacuum worker' AND l.locktype = 'relation' AND l.granted
+  AND l.relation IN (SELECT pg_catalog.to_regclass(name) FROM pg_catalog.unnest(%s::text[]) name)
+  AND a.query NOT LIKE '%%to prevent wraparound%%'
+"""
+
+
+def _outwait_autovacuum(connection, relations: list[str]) -> None:
+    """Have PostgreSQL cancel an autovacuum that holds one of ``relations``.
+
+    PostgreSQL cancels an autovacuum that blocks a lock request once the request has
+    waited ``deadlock_timeout`` (1 s by default): our lock_timeout is shorter, so an
+    autovacuum of a big table, which can run for hours, would make every try give up.
+    Measured on PostgreSQL 15: ``LOCK`` under a 200 ms lock_timeout failed behind a
+    slow autovacuum every time, and under 1.5 s was granted after 1.0 s, the worker
+    cancelled. Waiting for SHARE UPDATE EXCLUSIVE, the weakest mode that conflicts with
+    vacuum, blocks no application statement meanwhile; inside a step it is then held,
+    so the worker cannot come back before the step's own locks.
+    """
+    if not relations:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTOVACUUMS, [relations])
+        found = cursor.fetchall()
+        if not found:
+            return
+        logger.info("waiting out autovacuum: %s", "; ".join(query for _, query in found))
+        cursor.execute(
+            "SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'deadlock_timeout'"
+        )
+        wait = cursor.fetchone()[0] + conf.lock_timeout_ms()
+        previous = _set_lock_timeout(connection, f"{wait}ms")
+        cursor.execute(f"LOCK TABLE {', '.join(relations)} IN SHARE UPDATE EXCLUSIVE MODE")
+        _set_lock_timeout(connection, previous)
+
+
 def _set_lock_timeout(connection, value: str) -> str:
     """Set lock_timeout for the current transaction; return what it was."""
     with connection.cursor() as cursor:
@@ -180,14 +220,20 @@ def step(schema_editor, body: Callable[[], T], what: str) -> T:
         _back_off(attempt, attempts)
 
 
-def execute(schema_editor, statement: str) -> None:
-    """Run one DDL statement, as a step of its own unless it is part of one."""
-    step(schema_editor, lambda: schema_editor.execute(statement, params=None), statement)
+def execute(schema_editor, statement: str, on: list[str] = ()) -> None:
+    """Run one DDL statement, as a step of its own unless it is part of one; ``on`` are
+    the relations (quoted) it locks, for an autovacuum holding one to be waited out."""
+
+    def run() -> None:
+        _outwait_autovacuum(schema_editor.connection, list(on))
+        schema_editor.execute(statement, params=None)
+
+    step(schema_editor, run, statement)
 
 
-def execute_all(schema_editor, statements: Iterable[str]) -> None:
+def execute_all(schema_editor, statements: Iterable[str], on: list[str] = ()) -> None:
     for statement in statements:
-        execute(schema_editor, statement)
+        execute(schema_editor, statement, on)
 
 
 def lock(schema_editor, relations: list[str]) -> None:
@@ -205,6 +251,7 @@ def lock(schema_editor, relations: list[str]) -> None:
     share = max(1, conf.lock_timeout_ms() // len(relations))
 
     def take() -> None:
+        _outwait_autovacuum(schema_editor.connection, relations)
         previous = _set_lock_timeout(schema_editor.connection, f"{share}ms")
         schema_editor.execute(statement, params=None)
         _set_lock_timeout(schema_editor.connection, previous)
@@ -212,17 +259,23 @@ def lock(schema_editor, relations: list[str]) -> None:
     step(schema_editor, take, statement)
 
 
-def execute_concurrently(schema_editor, statement: str, undo_failed: str | None = None) -> None:
+def execute_concurrently(
+    schema_editor, statement: str, undo_failed: str | None = None, on: list[str] = ()
+) -> None:
     """Run a statement that must not be inside a transaction (``… CONCURRENTLY``).
 
     The lock_timeout is set for the session around it. A concurrent index build
     that gives up leaves an INVALID index behind; ``undo_failed`` removes it before
-    the next try.
+    the next try. An autovacuum holding a relation of ``on`` is cancelled first, in a
+    transaction of its own; one that comes back before the statement costs a try.
     """
     connection = schema_editor.connection
     attempts = conf.ddl_attempts()
     for attempt in range(1, attempts + 1):
         try:
+            if on:
+                with transaction.atomic(using=connection.alias):
+                    _outwait_autovacuum(connection, list(on))
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_catalog.set_config('lock_timeout', %s, false)",
