@@ -18,6 +18,7 @@ from collections import Counter
 from decimal import Decimal
 
 import psycopg
+import pytest
 from django.db import connections
 from psycopg.conninfo import make_conninfo
 
@@ -222,8 +223,8 @@ def release1(conninfo: str, db: str) -> None:
     role granted columns, and a seeded account; release 2 is migrated by another role,
     a member of the owner."""
     create_roles(conninfo, db)
-    use_role("default", OWNER)
-    migrate("bank", "0001")
+    use_role("legacy", OWNER)
+    migrate("bank", "0001", database="legacy")  # the legacy colour deployed release 1
     with session(conninfo, OWNER) as owner:
         owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON bank_account TO {BLUE}, {GREEN}")
         owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON bank_posting TO {BLUE}, {GREEN}")
@@ -255,9 +256,8 @@ def expand_as_production() -> list[str]:
     return statements
 
 
-def assert_rebuilt_once_and_whole(conninfo: str, statements: list[str]) -> None:
-    """One view a table, built at the end of its run and holding the whole run."""
-    assert views_created(statements) == {"bank_account": 1, "bank_posting": 1}
+def assert_whole(conninfo: str) -> None:
+    """Each table's view and triggers hold every operation of release 2."""
     report = status.report("default")["rollout"]
     tables = {t["table"]: t for t in report["tables"]}
     assert sorted(tables) == ["bank_account", "bank_posting"]
@@ -281,7 +281,18 @@ def assert_rebuilt_once_and_whole(conninfo: str, statements: list[str]) -> None:
     assert dict(on_views) == LEGACY
 
 
-def test_a_migration_runs_rebuilds_once_a_table_as_production_roles(db, conninfo):
+@pytest.mark.parametrize(
+    "migrations, rebuilds",
+    [(None, 1), ("tests.scenarios.bank.interleaved", 2)],
+    ids=["one run a table", "runs broken up"],
+)
+def test_each_run_rebuilds_its_table_once_as_production_roles(
+    db, conninfo, settings, migrations, rebuilds
+):
+    """``rebuilds``: how many times ``migrate`` builds each table's view (once a run)."""
+    if migrations:
+        settings.MIGRATION_MODULES = {**settings.MIGRATION_MODULES, "bank": migrations}
+    views = {"bank_account": rebuilds, "bank_posting": rebuilds}
     release1(conninfo, db)
     before = held(conninfo, "public", LEGACY)
     book = Book()
@@ -296,7 +307,8 @@ def test_a_migration_runs_rebuilds_once_a_table_as_production_roles(db, conninfo
     stop(blue + green)
     book.take(blue + green)
     assert [e for w in blue + green for e in w.errors] == []
-    assert_rebuilt_once_and_whole(conninfo, statements)
+    assert views_created(statements) == views
+    assert_whole(conninfo)
     assert read(conninfo, BLUE, "blue", LEGACY) == book.legacy()
     assert read(conninfo, GREEN, "green", NEW) == book.new()
     on_views = held(conninfo, "compat_blue", LEGACY)
@@ -318,7 +330,7 @@ def test_a_migration_runs_rebuilds_once_a_table_as_production_roles(db, conninfo
 
     blue_last = start(conninfo, "blue", "r3")
     progress(blue_last)
-    assert views_created(expand_as_production()) == {"bank_account": 1, "bank_posting": 1}
+    assert views_created(expand_as_production()) == views
     green_last = start(conninfo, "green", "r3")
     progress(blue_last + green_last)
     stop(blue_last)  # the legacy colour's sessions are gone before complete
