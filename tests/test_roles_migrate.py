@@ -23,7 +23,8 @@ from django.db import connections
 from psycopg.conninfo import make_conninfo
 
 from compat_views import status
-from tests.harness import ColourWriter, compat, leftovers, migrate
+from compat_views.operations.base import Ahead, rebuilt_later
+from tests.harness import ColourWriter, compat, leftovers, migrate, rows
 from tests.test_lock_order import progress, stop
 from tests.test_privileges import (
     BLUE,
@@ -343,3 +344,37 @@ def test_each_run_rebuilds_its_table_once_as_production_roles(
     assert held(conninfo, "public", NEW) == in_new_shape(before)
     for role in (BLUE, GREEN):
         assert read(conninfo, role, None, NEW) == book.new()
+
+
+@pytest.mark.parametrize(
+    "ahead, later",
+    [
+        ([(0, "a"), (1, "a"), (2, "a")], {0, 1}),
+        ([(0, "a"), (1, "b"), (2, "a"), (3, "a")], {2}),
+        ([(0, "a"), (2, "a")], set()),  # another database operation between them
+        ([(0, "a"), (1, None)], set()),  # the next one reaches no table of the database
+    ],
+)
+def test_only_the_next_operation_on_the_same_table_rebuilds_for_one(ahead, later):
+    items = [Ahead(position, table or "a", table is not None) for position, table in ahead]
+    assert rebuilt_later(items) == later
+
+
+def test_a_run_is_one_table_s_whatever_the_model_names(db, conninfo, settings):
+    """Adjacent operations on models of one name, which state-only renames gave to two
+    tables, rebuild each table: the first one's trigger computes its ``up``."""
+    settings.MIGRATION_MODULES = {
+        **settings.MIGRATION_MODULES,
+        "bank": "tests.scenarios.bank.swapped",
+    }
+    migrate("bank", "0001", database="legacy")
+    assert views_created(expand_as_production()) == {"bank_account": 1, "bank_posting": 1}
+    tables = status.report("default")["rollout"]["tables"]
+    assert [(t["table"], t["drift"]) for t in tables] == [
+        ("bank_account", []),
+        ("bank_posting", []),
+    ]
+    options = "-c search_path=compat_blue,public"
+    with psycopg.connect(conninfo, autocommit=True, options=options) as blue:
+        blue.execute("INSERT INTO bank_account (name, balance) VALUES ('legacy', 1)")
+    assert rows("SELECT name, code FROM bank_account") == [("legacy", "LEGACY")]
