@@ -1,0 +1,36 @@
+"""flush, which keeps a pending rollout's state and, in a legacy session, also empties
+the tables behind its views (``compat_views.flush`` says why).
+
+Django's ``TransactionTestCase`` calls ``flush`` after each test: this is what lets a
+release's suite run on a database with a rollout pending (``compat rehearse``). With no
+rollout pending it is Django's flush unchanged.
+"""
+
+from django.core.management.commands import flush as django_flush
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import connections
+
+from compat_views import flush
+from compat_views.errors import RolloutConflict
+
+
+class Command(django_flush.Command):
+    def handle(self, **options):
+        database = options["database"]
+        connection = connections[database]
+        found = flush.tables(connection)
+        if found is None:
+            return super().handle(**options)
+        if options["interactive"]:
+            raise RolloutConflict(
+                "A rollout is pending on this database: flush would empty tables both colours "
+                "use. Pass --noinput if that is what you mean."
+            )
+        statements = flush.truncate(
+            found,
+            reset_sequences=options.get("reset_sequences", True),
+            allow_cascade=options.get("allow_cascade", False),
+        )
+        connection.ops.execute_sql_flush(statements)
+        if statements and not options.get("inhibit_post_migrate", False):
+            emit_post_migrate_signal(options["verbosity"], False, database)

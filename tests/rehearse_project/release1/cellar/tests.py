@@ -1,0 +1,81 @@
+"""Release 1's own suite, which ``compat rehearse`` runs on the plain, expanded and rolled
+back database: ORM reads and writes, committed writes from a thread, and the colour."""
+
+import threading
+
+from django.db import connection, connections
+from django.test import TestCase, TransactionTestCase
+
+from cellar.models import Bottle, Shelf
+from compat_views import conf
+
+
+def effective_path(using: str = "default") -> list[str]:
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_catalog.current_schemas(false)")
+        return cursor.fetchone()[0]
+
+
+def legacy_schema_exists() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", [f"compat_{conf.colour()}"]
+        )
+        return cursor.fetchone()[0] == 1
+
+
+class Bottles(TestCase):
+    def test_label_round_trip(self):
+        shelf = Shelf.objects.create(name="left")
+        Bottle.objects.create(label="Rioja", vintage="2015", shelf=shelf)
+        Bottle.objects.filter(label="Rioja").update(label="Rioja Reserva")
+        self.assertEqual(
+            list(Bottle.objects.values_list("label", "shelf__name")), [("Rioja Reserva", "left")]
+        )
+
+    def test_vintage_year(self):
+        Bottle.objects.create(label="Barolo", vintage="2010")
+        self.assertEqual(Bottle.objects.get().vintage, "2010")
+
+    def test_non_vintage(self):
+        Bottle.objects.create(label="Champagne", vintage="NV")
+        self.assertEqual(Bottle.objects.get().vintage, "NV")
+
+
+class Committed(TransactionTestCase):
+    """Rows committed by the test and by a thread: each test starts from an empty table
+    only if flush empties the tables behind the legacy views too."""
+
+    def write_from_thread(self, label: str) -> list[str]:
+        seen = []
+
+        def write():
+            Bottle.objects.create(label=label, shelf=Shelf.objects.create(name=label))
+            seen.extend(effective_path())
+            connections.close_all()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        return seen
+
+    def test_a_thread_writes(self):
+        self.assertEqual(Bottle.objects.count(), 0)
+        self.write_from_thread("from a thread")
+        self.assertEqual(list(Bottle.objects.values_list("label", flat=True)), ["from a thread"])
+
+    def test_b_the_table_was_emptied(self):
+        self.assertEqual(Bottle.objects.count(), 0)
+        self.write_from_thread("again")
+        self.assertEqual(Bottle.objects.count(), 1)
+
+    def test_every_connection_is_the_legacy_colour(self):
+        """While expanded, this connection and a thread's resolve names in the legacy
+        schema first (Bottle's table is its view); otherwise in the base schema."""
+        thread_path = self.write_from_thread("colour")
+        expanded = legacy_schema_exists()
+        for path in (effective_path(), thread_path):
+            self.assertEqual(path[0] == f"compat_{conf.colour()}", expanded, path)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'cellar_bottle'::regclass")
+            self.assertEqual(cursor.fetchone()[0], "v" if expanded else "r")
