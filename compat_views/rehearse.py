@@ -44,8 +44,7 @@ MARKER = "compat_views rehearse: a throwaway database, dropped when the rehearsa
 CHILD = "compat_views.rehearse_child"
 OUTPUT_TAIL_CHARS = 4000
 PLAIN, EXPANDED, ROLLED_BACK = "plain", "expanded", "rolled back"
-NEW_EXPANDED, NEW_PLAIN = "release 2 expanded", "release 2 plain"
-BASELINE = {EXPANDED: PLAIN, ROLLED_BACK: PLAIN, NEW_EXPANDED: NEW_PLAIN}
+BASELINE = {EXPANDED: PLAIN, ROLLED_BACK: PLAIN}  # a run -> the run its failures count against
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class Result:
 
 @dataclass(frozen=True)
 class Phase:
-    """One run of one release's suite: ``name`` says on which database (``BASELINE``)."""
+    """One run of one release's ``suite``: ``name`` says on which database (``BASELINE``)."""
 
     name: str
     suite: str
@@ -65,8 +64,9 @@ class Phase:
 
 @dataclass(frozen=True)
 class Finding:
-    """A test that fails in ``phase`` and passes in the plain run of its suite."""
+    """A test of ``suite`` that fails in ``phase`` and passes in the plain run of it."""
 
+    suite: str
     phase: str
     test: str
     error: str
@@ -127,7 +127,7 @@ def parse_junit(text: str) -> dict[str, Result]:
             if element is not None:
                 message = element.text or element.get("message") or ""
                 result = Result(outcome, message)
-        if found.get(test, result).outcome not in FAILING:
+        if test not in found or found[test].outcome not in FAILING:
             found[test] = result
     return found
 
@@ -196,10 +196,10 @@ def describe(operation: Mapping) -> str:
 
 def findings(phases: Sequence[Phase], operations: Sequence[Mapping]) -> list[Finding]:
     """The tests that fail in a phase and pass in the plain run of the same suite."""
-    by_name = {phase.name: phase for phase in phases}
+    runs = {(phase.suite, phase.name): phase for phase in phases}
     found = []
     for phase in phases:
-        baseline = by_name.get(BASELINE.get(phase.name, ""))
+        baseline = runs.get((phase.suite, BASELINE.get(phase.name, "")))
         if baseline is None:
             continue
         for test, result in sorted(phase.results.items()):
@@ -207,6 +207,7 @@ def findings(phases: Sequence[Phase], operations: Sequence[Mapping]) -> list[Fin
             if result.outcome in FAILING and before.outcome not in FAILING:
                 found.append(
                     Finding(
+                        phase.suite,
                         phase.name,
                         test,
                         sql_error(result.message),
@@ -232,7 +233,7 @@ def render_table(report: Report) -> str:
     rows = [header]
     for phase in report.phases:
         counts = _counts(phase)
-        caused = sum(f.phase == phase.name for f in found)
+        caused = sum((f.suite, f.phase) == (phase.suite, phase.name) for f in found)
         rows.append(
             (
                 phase.name,
@@ -257,7 +258,7 @@ def render_table(report: Report) -> str:
             f"{len(found)} rollout-caused failure(s) (these tests pass on the plain database):"
         )
         for finding in found:
-            lines.append(f"  {finding.test} ({finding.phase}): {finding.error}")
+            lines.append(f"  {finding.test} ({finding.suite}, {finding.phase}): {finding.error}")
             lines.append(f"    caused by {finding.cause or 'an operation the error does not name'}")
     else:
         lines.append("No rollout-caused failure.")
@@ -267,14 +268,15 @@ def render_table(report: Report) -> str:
 def render_junit(report: Report) -> str:
     """JUnit XML, a test suite per run: a rollout-caused failure is a ``<failure>``; a test
     that fails on the plain database too is ``<skipped>`` (the rollout did not cause it)."""
-    caused = {(f.phase, f.test): f for f in report.findings}
+    caused = {(f.suite, f.phase, f.test): f for f in report.findings}
     root = ElementTree.Element("testsuites", name="compat rehearse")
     for phase in report.phases:
-        suite = ElementTree.SubElement(root, "testsuite", name=f"{phase.suite}, {phase.name}")
+        title = f"{phase.suite} on the {phase.name} database"
+        suite = ElementTree.SubElement(root, "testsuite", name=title)
         for test, result in sorted(phase.results.items()):
             classname, _, name = test.rpartition(".")
             case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name)
-            finding = caused.get((phase.name, test))
+            finding = caused.get((phase.suite, phase.name, test))
             if finding is not None:
                 text = f"{finding.error}\ncaused by {finding.cause or 'an unnamed operation'}"
                 failure = ElementTree.SubElement(case, "failure", message=text)
@@ -284,7 +286,7 @@ def render_junit(report: Report) -> str:
             elif result.outcome == SKIPPED:
                 ElementTree.SubElement(case, "skipped", message=result.message)
         suite.set("tests", str(len(phase.results)))
-        suite.set("failures", str(sum(key[0] == phase.name for key in caused)))
+        suite.set("failures", str(sum(key[:2] == (phase.suite, phase.name) for key in caused)))
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
@@ -323,19 +325,21 @@ class Rehearsal:
         self.name = name
         self.old, self.new = old, new
         self.stream = stream
-        self.scratch = Path(tempfile.mkdtemp(prefix="compat-rehearse-"))
+        self.scratch = Path()
 
     def run(self, reverse: bool, clobber: bool) -> Report:
+        """The steps in order; the database and the scratch files go whatever happens."""
         report = Report()
+        self.create(clobber)
+        self.scratch = Path(tempfile.mkdtemp(prefix="compat-rehearse-"))
         try:
-            self.create(clobber)
             self.child(self.old, "manage", "migrate", "--noinput")
             report.phases.append(self.suite(self.old, PLAIN))
             report.operations = json.loads(self.child(self.new, "plan").stdout)
             self.child(self.new, "manage", "migrate", "--noinput")
             report.phases.append(self.suite(self.old, EXPANDED))
             if reverse:
-                report.phases.append(self.suite(self.new, NEW_EXPANDED))
+                report.phases.append(self.suite(self.new, EXPANDED))
             if any(op["compat"] for op in report.operations):
                 self.child(self.new, "manage", "compat", "rollback", "--force")
                 report.phases.append(self.suite(self.old, ROLLED_BACK))
@@ -347,7 +351,7 @@ class Rehearsal:
                 self.drop()
                 self.create(clobber=False)
                 self.child(self.new, "manage", "migrate", "--noinput")
-                report.phases.append(self.suite(self.new, NEW_PLAIN))
+                report.phases.append(self.suite(self.new, PLAIN))
         finally:
             self.drop()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -416,7 +420,7 @@ class Rehearsal:
         return done
 
     def suite(self, release: Release, phase: str) -> Phase:
-        results = self.scratch / f"{phase.replace(' ', '_')}.{release.runner}"
+        results = self.scratch / re.sub(r"\W", "_", f"{release.label} {phase}.{release.runner}")
         if release.runner == "pytest":
             args = ["-p", "no:cacheprovider", "--reuse-db", "-q", f"--junitxml={results}"]
             done = self.child(release, "pytest", *args, check=False)

@@ -50,7 +50,8 @@ class Committed(TransactionTestCase):
         seen = []
 
         def write():
-            Bottle.objects.create(label=label, shelf=Shelf.objects.create(name=label))
+            shelf = Shelf.objects.create(name=label)
+            Bottle.objects.create(label=label, vintage="1999", shelf=shelf)
             seen.extend(effective_path())
             connections.close_all()
 
