@@ -1,24 +1,22 @@
 """flush, which keeps a pending rollout's state and, in a legacy session, also empties
-the tables behind its views (``compat_views.flush`` says why).
+the tables behind its views (``compat_views.legacy_session`` says why).
 
-Django's ``TransactionTestCase`` calls ``flush`` after each test: this is what lets a
-release's suite run on a database with a rollout pending (``compat rehearse``). With no
-rollout pending it is Django's flush unchanged.
+With no rollout pending it is Django's flush unchanged.
 """
 
-from django.core.management.commands import flush as django_flush
+from django.core.management.commands import flush
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import connections
 
-from compat_views import flush
+from compat_views import legacy_session
 from compat_views.errors import RolloutConflict
 
 
-class Command(django_flush.Command):
+class Command(flush.Command):
     def handle(self, **options):
         database = options["database"]
         connection = connections[database]
-        found = flush.tables(connection)
+        found = legacy_session.flush_tables(connection)
         if found is None:
             return super().handle(**options)
         if options["interactive"]:
@@ -26,7 +24,7 @@ class Command(django_flush.Command):
                 "A rollout is pending on this database: flush would empty tables both colours "
                 "use. Pass --noinput if that is what you mean."
             )
-        statements = flush.truncate(
+        statements = legacy_session.truncate(
             found,
             reset_sequences=options.get("reset_sequences", True),
             allow_cascade=options.get("allow_cascade", False),

@@ -1,5 +1,6 @@
 """Release 1's own suite, which ``compat rehearse`` runs on the plain, expanded and rolled
-back database: ORM reads and writes, committed writes from a thread, and the colour."""
+back database: ORM reads and writes, fixtures, committed writes from a thread, and the
+colour of every connection."""
 
 import threading
 
@@ -40,6 +41,17 @@ class Bottles(TestCase):
     def test_non_vintage(self):
         Bottle.objects.create(label="Champagne", vintage="NV")
         self.assertEqual(Bottle.objects.get().vintage, "NV")
+
+
+class Fixtures(TestCase):
+    """loaddata moves the sequence past the loaded keys, also behind a legacy view."""
+
+    fixtures = ["bottles"]
+
+    def test_new_rows_take_the_keys_after_the_fixtures(self):
+        shelf = Shelf.objects.create(name="new")
+        bottle = Bottle.objects.create(label="Cava", vintage="2020", shelf=shelf)
+        self.assertEqual((shelf.pk, bottle.pk), (4, 11))
 
 
 class Committed(TransactionTestCase):
