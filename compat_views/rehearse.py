@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
+
+from django.conf import settings as django_settings
 
 from . import conf, live, naming
 from .errors import RehearsalFailed
@@ -152,9 +153,7 @@ def sql_error(message: str) -> str:
 
 
 def _mentions(text: str, name: str) -> bool:
-    return (
-        bool(name) and re.search(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", text) is not None
-    )
+    return bool(name) and re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", text) is not None
 
 
 def _evidence(text: str, operation: Mapping) -> tuple[int, int, int]:
@@ -166,10 +165,7 @@ def _evidence(text: str, operation: Mapping) -> tuple[int, int, int]:
         for direction in ("up", "down")
     ]
     return (
-        int(
-            _mentions(text, operation["migration"].replace(".", " in "))
-            or operation["migration"].lower() in text
-        ),
+        int(operation["migration"].lower() in text),
         sum(_mentions(text, column) for column in operation.get("columns", [])),
         int(_mentions(text, table) or any(f in text for f in functions)),
     )
@@ -306,7 +302,9 @@ class Release:
     @classmethod
     def at(
         cls, label: str, directory: Path, colour: str, runner: str | None, default_settings: str
-    ):
+    ) -> Release:
+        """The release checked out in ``directory``: its manage.py's settings module (else
+        ``default_settings``), and ``runner`` or the one its files configure."""
         if not (directory / "manage.py").is_file():
             raise RehearsalFailed(
                 f"{directory} has no manage.py: pass --new the directory of release 2's manage.py."
@@ -325,36 +323,37 @@ class Rehearsal:
         self.name = name
         self.old, self.new = old, new
         self.stream = stream
-        self.scratch = Path()
+        self.scratch = Path(tempfile.gettempdir())  # each run's own directory, in ``run``
 
     def run(self, reverse: bool, clobber: bool) -> Report:
-        """The steps in order; the database and the scratch files go whatever happens."""
-        report = Report()
+        """The steps in order; the database and the results files go whatever happens."""
         self.create(clobber)
-        self.scratch = Path(tempfile.mkdtemp(prefix="compat-rehearse-"))
-        try:
-            self.child(self.old, "manage", "migrate", "--noinput")
-            report.phases.append(self.suite(self.old, PLAIN))
-            report.operations = json.loads(self.child(self.new, "plan").stdout)
-            self.child(self.new, "manage", "migrate", "--noinput")
-            report.phases.append(self.suite(self.old, EXPANDED))
-            if reverse:
-                report.phases.append(self.suite(self.new, EXPANDED))
-            if any(op["compat"] for op in report.operations):
-                self.child(self.new, "manage", "compat", "rollback", "--force")
-                report.phases.append(self.suite(self.old, ROLLED_BACK))
-            else:
-                report.notes.append(
-                    "Release 2 applied no compat operation: no rollout to roll back."
-                )
-            if reverse:
+        with tempfile.TemporaryDirectory(prefix="compat-rehearse-") as scratch:
+            self.scratch = Path(scratch)
+            try:
+                return self.steps(Report(), reverse)
+            finally:
                 self.drop()
-                self.create(clobber=False)
-                self.child(self.new, "manage", "migrate", "--noinput")
-                report.phases.append(self.suite(self.new, PLAIN))
-        finally:
+
+    def steps(self, report: Report, reverse: bool) -> Report:
+        """Steps 1 to 4 of the module's docstring, each run's results added to ``report``."""
+        self.child(self.old, "manage", "migrate", "--noinput")
+        report.phases.append(self.suite(self.old, PLAIN))
+        report.operations = json.loads(self.child(self.new, "plan").stdout)
+        self.child(self.new, "manage", "migrate", "--noinput")
+        report.phases.append(self.suite(self.old, EXPANDED))
+        if reverse:
+            report.phases.append(self.suite(self.new, EXPANDED))
+        if any(op["compat"] for op in report.operations):
+            self.child(self.new, "manage", "compat", "rollback", "--force")
+            report.phases.append(self.suite(self.old, ROLLED_BACK))
+        else:
+            report.notes.append("Release 2 applied no compat operation: no rollout to roll back.")
+        if reverse:
             self.drop()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.create(clobber=False)
+            self.child(self.new, "manage", "migrate", "--noinput")
+            report.phases.append(self.suite(self.new, PLAIN))
         return report
 
     def say(self, text: str) -> None:
@@ -388,12 +387,13 @@ class Rehearsal:
             )
 
     def environment(self, release: Release, **extra: str) -> dict[str, str]:
-        legacy = self.old.colour if release is self.new else release.colour
+        """The caller's environment with the release's settings module and colour forced,
+        and release 1's colour as the legacy one (needed with more than two colours)."""
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": release.settings,
             "COMPAT_VIEWS_COLOUR": release.colour,
-            "COMPAT_VIEWS_LEGACY_COLOUR": legacy,
+            "COMPAT_VIEWS_LEGACY_COLOUR": self.old.colour,
             "PYTHONDONTWRITEBYTECODE": "1",
             **extra,
         }
@@ -403,7 +403,7 @@ class Rehearsal:
     ) -> subprocess.CompletedProcess[str]:
         """Run one command of ``release``; with ``check``, RehearsalFailed if it fails."""
         command = [sys.executable, "-m", CHILD, self.alias, self.name, mode, *args]
-        self.say(f"  [{release.label} as {release.colour}] {mode} {' '.join(args)}")
+        self.say(f"  [{release.label} as {release.colour}] {' '.join([mode, *args])}")
         done = subprocess.run(
             command,
             cwd=release.directory,
@@ -460,13 +460,13 @@ def checkout(directory: Path, revision: str) -> Iterator[Path]:
         return done.stdout.strip()
 
     top = Path(git("rev-parse", "--show-toplevel"))
-    place = Path(tempfile.mkdtemp(prefix="compat-rehearse-rev-")) / "tree"
-    git("worktree", "add", "--detach", str(place), revision, cwd=top)
-    try:
-        yield place / directory.resolve().relative_to(top.resolve())
-    finally:
-        git("worktree", "remove", "--force", str(place), cwd=top)
-        shutil.rmtree(place.parent, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="compat-rehearse-rev-") as scratch:
+        place = Path(scratch) / "tree"
+        git("worktree", "add", "--detach", str(place), revision, cwd=top)
+        try:
+            yield place / directory.resolve().relative_to(top.resolve())
+        finally:
+            git("worktree", "remove", "--force", str(place), cwd=top)
 
 
 def rehearse(
@@ -487,7 +487,7 @@ def rehearse(
     """
     here = Path.cwd()
     legacy = conf.colour(connection.settings_dict) or conf.colours()[0]
-    settings = os.environ.get("DJANGO_SETTINGS_MODULE", "")
+    settings = django_settings.SETTINGS_MODULE
     old = Release.at("release 1", here, legacy, runner, settings)
     name = connection.creation._get_test_db_name()
     with checkout(here, new_rev) if new_rev else nullcontext(Path(new)) as directory:

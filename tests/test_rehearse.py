@@ -95,6 +95,8 @@ def test_a_safe_release_breaks_no_test_before_or_after_rollback(pg_server, tmp_p
 
     assert done.returncode == 0, output(done)
     assert "No rollout-caused failure." in done.stdout, output(done)
+    assert "[release 1 as blue] manage test --keepdb --noinput" in done.stdout
+    assert "[release 2 as green] manage test --keepdb --noinput" in done.stdout
     suites = junit(report)
     assert list(suites) == [
         "release 1 on the plain database",
@@ -131,6 +133,7 @@ def test_a_plain_rename_fails_release_1s_tests_named_with_the_cause(pg_server, t
     assert done.returncode == 1, output(done)
     assert "RolloutBreaksRelease" in done.stderr, output(done)
     assert "no rollout to roll back" in done.stdout, output(done)
+    assert "[release 1 as blue] pytest -p no:cacheprovider --reuse-db" in done.stdout  # detected
     suites = junit(report)
     assert list(suites) == ["release 1 on the plain database", "release 1 on the expanded database"]
     assert failed(suites["release 1 on the plain database"]) == {}

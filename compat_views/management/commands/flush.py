@@ -1,18 +1,19 @@
 """flush, which keeps a pending rollout's state and, in a legacy session, also empties
 the tables behind its views (``compat_views.legacy_session`` says why).
 
-With no rollout pending it is Django's flush unchanged.
+With no rollout pending it is the flush that would run without compat_views (Django's,
+or that of an app listed after compat_views), unchanged.
 """
 
-from django.core.management.commands import flush
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import connections
 
 from compat_views import legacy_session
+from compat_views.autodetector import underneath
 from compat_views.errors import RolloutConflict
 
 
-class Command(flush.Command):
+class Command(underneath("flush")):
     def handle(self, **options):
         database = options["database"]
         connection = connections[database]
