@@ -420,7 +420,8 @@ class Rehearsal:
         return done
 
     def suite(self, release: Release, phase: str) -> Phase:
-        results = self.scratch / re.sub(r"\W", "_", f"{release.label} {phase}.{release.runner}")
+        stem = re.sub(r"\W", "_", f"{release.label} {phase}")
+        results = self.scratch / f"{stem}.{'xml' if release.runner == 'pytest' else 'json'}"
         if release.runner == "pytest":
             args = ["-p", "no:cacheprovider", "--reuse-db", "-q", f"--junitxml={results}"]
             done = self.child(release, "pytest", *args, check=False)
