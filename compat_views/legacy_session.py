@@ -13,6 +13,8 @@ a rollout pending (``compat rehearse``).
   tables behind the views are added, by their current names from the rollout's state (a
   table the rollout renamed too), or a ``TransactionTestCase`` would leak rows into the
   next test, and a visible table one of them references could not be truncated alone.
+- A table the models do not know with a foreign key to one of theirs (one the next
+  release added) would make the TRUNCATE fail: it is emptied too, as ``CASCADE`` would.
 - ``loaddata`` moves each sequence past the primary keys it loaded with
   ``pg_get_serial_sequence`` on the model's table, which is NULL on a view: the next
   insert would take a loaded key. Through a view the base table's sequence is moved.
@@ -49,17 +51,51 @@ def behind_views(connection, rollout: Rollout) -> dict[str, TouchedTable]:
 
 
 def flush_tables(connection) -> list[str] | None:
-    """The quoted tables to truncate, or None when no rollout is pending (Django's flush)."""
+    """The quoted tables to truncate; None for Django's flush as it is (no rollout pending
+    and no table outside the models referencing theirs)."""
     rollout = pending(connection)
-    if rollout is None:
-        return None
-    state = {model._meta.db_table for model in apps.get_app_config("compat_views").get_models()}
     visible = connection.introspection.django_table_names(only_existing=True, include_views=False)
-    found = [ident(table) for table in visible if table not in state]
-    models = set(connection.introspection.django_table_names())
-    hidden = behind_views(connection, rollout)
-    found += [ident(t.schema, t.table) for name, t in hidden.items() if name in models]
-    return found
+    found = [ident(table) for table in visible]
+    if rollout is not None:
+        state = {model._meta.db_table for model in apps.get_app_config("compat_views").get_models()}
+        found = [ident(table) for table in visible if table not in state]
+        models = set(connection.introspection.django_table_names())
+        hidden = behind_views(connection, rollout)
+        found += [ident(t.schema, t.table) for name, t in hidden.items() if name in models]
+    others = referencing(connection, found)
+    if rollout is None and not others:
+        return None
+    return found + others
+
+
+_REFERENCING = """
+WITH RECURSIVE referencing(oid) AS (
+    SELECT c.conrelid FROM pg_catalog.pg_constraint c
+    WHERE c.contype = 'f' AND c.confrelid = ANY(%(tables)s::pg_catalog.regclass[])
+    UNION
+    SELECT c.conrelid FROM pg_catalog.pg_constraint c JOIN referencing r ON c.confrelid = r.oid
+    WHERE c.contype = 'f'
+)
+SELECT n.nspname, t.relname FROM referencing r
+JOIN pg_catalog.pg_class t ON t.oid = r.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+WHERE r.oid <> ALL(%(tables)s::pg_catalog.regclass[]) AND NOT t.relispartition
+ORDER BY 1, 2
+"""
+
+
+def referencing(connection, found: list[str]) -> list[str]:
+    """The tables outside ``found`` whose foreign keys reach a table of it, quoted.
+
+    The models do not know them (a table the next release added, with a foreign key to
+    one of this release's), and a TRUNCATE that leaves them out fails; flush, which
+    empties every table the models know, empties them too.
+    """
+    if not found:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_REFERENCING, {"tables": found})
+        return [ident(schema, table) for schema, table in cursor.fetchall()]
 
 
 def truncate(found: list[str], reset_sequences: bool, allow_cascade: bool) -> list[str]:

@@ -1,8 +1,9 @@
-"""flush, which keeps a pending rollout's state and, in a legacy session, also empties
-the tables behind its views (``compat_views.legacy_session`` says why).
+"""flush, which keeps a pending rollout's state, in a legacy session also empties the
+tables behind its views, and empties the tables outside the models that reference
+theirs (``compat_views.legacy_session`` says why).
 
-With no rollout pending it is the flush that would run without compat_views (Django's,
-or that of an app listed after compat_views), unchanged.
+Otherwise it is the flush that would run without compat_views (Django's, or that of an
+app listed after compat_views), unchanged.
 """
 
 from django.core.management.sql import emit_post_migrate_signal

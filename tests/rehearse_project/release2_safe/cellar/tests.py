@@ -2,7 +2,7 @@
 
 from django.test import TestCase, TransactionTestCase
 
-from cellar.models import Bottle
+from cellar.models import Bottle, Tasting
 
 
 class NewShape(TestCase):
@@ -14,7 +14,7 @@ class NewShape(TestCase):
 class NewShapeCommitted(TransactionTestCase):
     def test_a_commit(self):
         self.assertEqual(Bottle.objects.count(), 0)
-        Bottle.objects.create(name="Barolo")
+        Tasting.objects.create(bottle=Bottle.objects.create(name="Barolo"))
 
     def test_b_emptied(self):
         self.assertEqual(Bottle.objects.count(), 0)

@@ -10,4 +10,20 @@ class Migration(migrations.Migration):
             "bottle", "name_length", models.IntegerField(default=0), up="length(label)"
         ),
         RenameCompatColumn("bottle", "label", "name"),
+        migrations.CreateModel(
+            name="Tasting",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField(default="")),
+                (
+                    "bottle",
+                    models.ForeignKey("cellar.Bottle", on_delete=models.deletion.CASCADE),
+                ),
+            ],
+        ),
     ]
