@@ -159,15 +159,16 @@ def _mentions(text: str, name: str) -> bool:
 def _evidence(text: str, operation: Mapping) -> tuple[int, int, int]:
     """How strongly an error's text points at an operation: it names the migration (our
     sync functions' own errors do), the columns, the table or the table's sync function."""
-    table = operation.get("table", "")
+    tables = operation.get("tables", [])
     functions = [
         naming.sync_function(operation.get("schema", "public"), table, direction)
+        for table in tables
         for direction in ("up", "down")
     ]
     return (
         int(operation["migration"].lower() in text),
         sum(_mentions(text, column) for column in operation.get("columns", [])),
-        int(_mentions(text, table) or any(f in text for f in functions)),
+        int(any(_mentions(text, table) for table in tables) or any(f in text for f in functions)),
     )
 
 

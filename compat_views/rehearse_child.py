@@ -9,7 +9,7 @@ is imported. MODE is one of:
 
 - ``manage``: the ``manage.py`` command ARGS (``migrate``, ``compat rollback``, ``test``);
 - ``pytest``: ``pytest ARGS`` (pytest-django reuses the database with ``--reuse-db``);
-- ``plan``: print, as JSON, each operation ``migrate`` would apply, with the table and
+- ``plan``: print, as JSON, each operation ``migrate`` would apply, with the tables and
   columns it acts on (``rehearse`` names the cause of a failure from them).
 
 For ``manage test``, ``--testrunner compat_views.rehearse_child.RecordingRunner`` is the
@@ -37,28 +37,29 @@ def point_at(alias: str, name: str) -> None:
     entry["TEST"] = {**entry.get("TEST", {}), "NAME": name}
 
 
-def _columns(model, field_names) -> list[str]:
-    fields = {f.name: f for f in model._meta.get_fields() if hasattr(f, "column")}
-    return [fields[name].column for name in field_names if name in fields]
-
-
-def _touched(operation, app_label: str, state) -> dict:
-    """The table and columns an operation acts on, read from the state before it runs."""
-    model_name = getattr(operation, "model_name", None) or getattr(operation, "old_name", None)
-    found = {"table": "", "columns": []}
+def _model(state, app_label: str, name: str | None):
     try:
-        model = state.apps.get_model(app_label, model_name) if model_name else None
+        return state.apps.get_model(app_label, name) if name else None
     except LookupError:
-        model = None
-    if model is not None:
-        found["table"] = model._meta.db_table
-        names = [getattr(operation, a, None) for a in ("name", "old_name")]
-        found["columns"] = _columns(model, [n for n in names if n])
-    for attribute in ("new_name", "name"):
-        value = getattr(operation, attribute, None)
-        if isinstance(value, str) and value not in found["columns"]:
-            found["columns"].append(value)
-    return found
+        return None
+
+
+def _touched(operation, app_label: str, before, after) -> dict:
+    """The tables and columns an operation acts on: its model's table before and after
+    it (a rename has both), and for a field's operation that field's column(s)."""
+    on_field = hasattr(operation, "model_name")
+    attributes = ("name", "old_name", "new_name")
+    names = [getattr(operation, a, None) for a in attributes]
+    tables, columns = [], []
+    for state in (before, after):
+        for model_name in [operation.model_name] if on_field else names:
+            model = _model(state, app_label, model_name)
+            if model is None:
+                continue
+            tables.append(model._meta.db_table)
+            fields = {f.name: f for f in model._meta.get_fields() if getattr(f, "column", None)}
+            columns += [fields[n].column for n in names if on_field and n in fields]
+    return {"tables": list(dict.fromkeys(tables)), "columns": list(dict.fromkeys(columns))}
 
 
 def plan(alias: str) -> list[dict]:
@@ -77,6 +78,8 @@ def plan(alias: str) -> list[dict]:
     found = []
     for migration, _ in steps:
         for operation in migration.operations:
+            before = state.clone()
+            operation.state_forwards(migration.app_label, state)
             found.append(
                 {
                     "migration": f"{migration.app_label}.{migration.name}",
@@ -87,10 +90,9 @@ def plan(alias: str) -> list[dict]:
                         for item in database_operations([operation])
                     ),
                     "schema": schema,
-                    **_touched(operation, migration.app_label, state),
+                    **_touched(operation, migration.app_label, before, state),
                 }
             )
-            operation.state_forwards(migration.app_label, state)
     return found
 
 
