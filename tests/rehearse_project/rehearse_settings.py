@@ -10,23 +10,10 @@ name Django's test runner and pytest-django give its test database.
 
 import os
 
-from psycopg.conninfo import conninfo_to_dict
-
-_params = {k: str(v) for k, v in conninfo_to_dict(os.environ["REHEARSE_DSN"]).items()}
-_params.pop("dbname", None)
+from compat_views.testing.postgres import server_from_dsn
 
 SECRET_KEY = "compat-views-rehearse"
 USE_TZ = True
 INSTALLED_APPS = ["django.contrib.contenttypes", "compat_views", "cellar"]
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": "cellar",
-        "USER": _params.pop("user", ""),
-        "PASSWORD": _params.pop("password", ""),
-        "HOST": _params.pop("host", ""),
-        "PORT": _params.pop("port", ""),
-        "OPTIONS": _params,
-    }
-}
+DATABASES = {"default": server_from_dsn(os.environ["REHEARSE_DSN"]).django_settings("cellar")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
