@@ -487,6 +487,11 @@ def rehearse(
     This process's colour (else the first of COMPAT_VIEWS_COLOURS) is the legacy colour,
     the next one the new colour. The database is the alias's test database.
     """
+    if connection.vendor != "postgresql":
+        raise RehearsalFailed(
+            f"Database {connection.alias!r} is not PostgreSQL: compat rehearse rehearses "
+            "rollouts on PostgreSQL only; pass --database a PostgreSQL alias."
+        )
     here = Path.cwd()
     legacy = conf.colour(connection.settings_dict) or conf.colours()[0]
     settings = django_settings.SETTINGS_MODULE

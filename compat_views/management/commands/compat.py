@@ -75,7 +75,6 @@ class Command(BaseCommand):
             action="store_true",
             help="Judge applied migrations too (an audit).",
         )
-
         self.add_rehearse()
 
     def add_rehearse(self) -> None:
@@ -116,7 +115,10 @@ class Command(BaseCommand):
                 "pass one of them to --database."
             )
         try:
-            if action != "rehearse":  # it works next to the database, on the same server
+            if action == "rehearse":  # it needs the alias's server, not its database
+                with connections[database].creation._nodb_cursor():
+                    pass
+            else:
                 connections[database].ensure_connection()
         except OperationalError as exc:  # a server that is down is no bug of ours
             raise CommandError(

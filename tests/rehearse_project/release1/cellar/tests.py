@@ -11,10 +11,13 @@ from cellar.models import Bottle, Shelf
 from compat_views import conf
 
 
-def effective_path(using: str = "default") -> list[str]:
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT pg_catalog.current_schemas(false)")
-        return cursor.fetchone()[0]
+def search_path() -> tuple[str, list[str]]:
+    """This thread's connection's search_path setting, and the schemas it resolves in."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_schemas(false)"
+        )
+        return cursor.fetchone()
 
 
 def legacy_schema_exists() -> bool:
@@ -58,13 +61,14 @@ class Committed(TransactionTestCase):
     """Rows committed by the test and by a thread: each test starts from an empty table
     only if flush empties the tables behind the legacy views too."""
 
-    def write_from_thread(self, label: str) -> list[str]:
+    def write_from_thread(self, label: str) -> list[tuple[str, list[str]]]:
+        """Write a bottle from a thread of its own; its connection's ``search_path()``."""
         seen = []
 
         def write():
             shelf = Shelf.objects.create(name=label)
             Bottle.objects.create(label=label, vintage="1999", shelf=shelf)
-            seen.extend(effective_path())
+            seen.append(search_path())
             connections.close_all()
 
         thread = threading.Thread(target=write)
@@ -83,12 +87,15 @@ class Committed(TransactionTestCase):
         self.assertEqual(Bottle.objects.count(), 1)
 
     def test_every_connection_is_the_legacy_colour(self):
-        """While expanded, this connection and a thread's resolve names in the legacy
-        schema first (Bottle's table is its view); otherwise in the base schema."""
-        thread_path = self.write_from_thread("colour")
+        """This connection's and a thread's search_path start with the legacy schema; while
+        expanded, they resolve names there first (Bottle's table is its view)."""
+        legacy = f"compat_{conf.colour()}"
         expanded = legacy_schema_exists()
-        for path in (effective_path(), thread_path):
-            self.assertEqual(path[0] == f"compat_{conf.colour()}", expanded, path)
+        paths = [search_path(), *self.write_from_thread("colour")]
+        self.assertEqual(len(paths), 2)  # the thread's write went through
+        for setting, schemas in paths:
+            self.assertTrue(setting.startswith(f"{legacy}, "), setting)
+            self.assertEqual(schemas[0] == legacy, expanded, schemas)
         with connection.cursor() as cursor:
             cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'cellar_bottle'::regclass")
             self.assertEqual(cursor.fetchone()[0], "v" if expanded else "r")
