@@ -361,14 +361,19 @@ class Rehearsal:
         if self.stream is not None:
             self.stream.write(text)
 
-    def create(self, clobber: bool) -> None:
+    def comment(self) -> tuple[str | None] | None:
+        """The database's comment (MARKER on one the rehearsal made); None: no database."""
         with self.connection.creation._nodb_cursor() as cursor:
             cursor.execute(
                 "SELECT pg_catalog.shobj_description(oid, 'pg_database') "
                 "FROM pg_catalog.pg_database WHERE datname = %s",
                 [self.name],
             )
-            row = cursor.fetchone()
+            return cursor.fetchone()
+
+    def create(self, clobber: bool) -> None:
+        row = self.comment()
+        with self.connection.creation._nodb_cursor() as cursor:
             if row is not None and row[0] != MARKER and not clobber:
                 raise RehearsalFailed(
                     f"Database {self.name!r} exists and compat rehearse did not create it (it is "
@@ -429,6 +434,13 @@ class Rehearsal:
         else:
             args = ["test", "--keepdb", "--noinput", "--testrunner", f"{CHILD}.RecordingRunner"]
             done = self.child(release, "manage", *args, check=False, **{RESULTS_ENV: str(results)})
+        if self.comment() != (MARKER,):
+            raise RehearsalFailed(
+                f"{release.label}'s test suite ({release.runner}) dropped or re-created the "
+                f"database {self.name!r} instead of reusing it, so its results say nothing of "
+                "the rollout: take --create-db out of pytest's addopts, or a runner option "
+                "that destroys the test database, then rehearse again."
+            )
         if not results.is_file():
             raise RehearsalFailed(
                 f"{release.label}'s test suite ({release.runner}) reported no results on the "

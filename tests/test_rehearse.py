@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
+import psycopg
 import pytest
 from django.core.management import call_command
 
@@ -60,6 +61,14 @@ def run_rehearse(pg_server, *args: str, cwd: Path = RELEASE1) -> subprocess.Comp
         timeout=RUN_TIMEOUT_S,
         check=False,
     )
+
+
+def admin_databases(pg_server) -> list[tuple]:
+    """Whether the rehearsal's database is there (it should be gone after each run)."""
+    with psycopg.connect(pg_server.conninfo()) as conn:
+        return conn.execute(
+            "SELECT datname FROM pg_database WHERE datname = 'test_cellar'"
+        ).fetchall()
 
 
 def output(done: subprocess.CompletedProcess) -> str:
@@ -113,15 +122,6 @@ def test_a_safe_release_breaks_no_test_before_or_after_rollback(pg_server, tmp_p
         else:
             assert len(cases) == 3, name
     assert admin_databases(pg_server) == []
-
-
-def admin_databases(pg_server) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(pg_server.conninfo()) as conn:
-        return conn.execute(
-            "SELECT datname FROM pg_database WHERE datname = 'test_cellar'"
-        ).fetchall()
 
 
 def test_a_plain_rename_fails_release_1s_tests_named_with_the_cause(pg_server, tmp_path):
@@ -210,6 +210,24 @@ def test_a_database_rehearse_did_not_create_is_refused(pg_server):
 def flush(database: str, **options) -> None:
     """flush as TransactionTestCase calls it (this test database has no content types)."""
     call_command("flush", database=database, inhibit_post_migrate=True, verbosity=0, **options)
+
+
+def test_a_suite_that_recreates_the_database_is_refused(pg_server, tmp_path):
+    """pytest-django's --create-db would run release 1's suite on a database of its own
+    making, not the expanded one: the rehearsal stops, and drops the database."""
+    release1 = tmp_path / "release1"
+    shutil.copytree(RELEASE1, release1, symlinks=False)
+    ini = release1 / "pytest.ini"
+    ini.write_text(ini.read_text() + "addopts = --create-db\n")
+
+    done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), cwd=release1)
+
+    assert done.returncode == 1, output(done)
+    assert (
+        "RehearsalFailed: release 1's test suite (pytest) dropped or re-created the database "
+        "'test_cellar' instead of reusing it"
+    ) in done.stderr, output(done)
+    assert admin_databases(pg_server) == []
 
 
 def test_a_legacy_flush_empties_the_tables_behind_its_views_and_keeps_the_rollout(db):
