@@ -193,7 +193,7 @@ def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
     assert len(git("worktree", "list", cwd=repository).splitlines()) == 1
 
 
-def test_a_database_rehearse_did_not_create_is_refused(pg_server):
+def test_a_database_rehearse_did_not_create_is_refused_unless_clobbered(pg_server):
     admin(pg_server, "CREATE DATABASE test_cellar")
     try:
         done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"))
@@ -203,6 +203,10 @@ def test_a_database_rehearse_did_not_create_is_refused(pg_server):
             in done.stderr
         ), output(done)
         assert admin_databases(pg_server) == [("test_cellar",)]
+
+        done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), "--clobber")
+        assert done.returncode == 0, output(done)
+        assert admin_databases(pg_server) == []
     finally:
         admin(pg_server, "DROP DATABASE IF EXISTS test_cellar")
 
