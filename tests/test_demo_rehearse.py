@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -160,10 +161,15 @@ def test_an_interrupted_rehearsal_leaves_no_process_and_no_database(pg_server):
     )
     assert process.stdout is not None
     seen = []
-    for line in process.stdout:  # until the suite starts on the rehearsal's database
-        seen.append(line)
-        if "manage test" in line:
-            break
+    watchdog = threading.Timer(RUN_TIMEOUT_S, process.kill)  # a hung demo ends the loop
+    watchdog.start()
+    try:
+        for line in process.stdout:  # until the suite starts on the rehearsal's database
+            seen.append(line)
+            if "manage test" in line:
+                break
+    finally:
+        watchdog.cancel()
     assert "manage test" in "".join(seen), "".join(seen)
     assert processes_with(marker), "nothing of the rehearsal is running"
 
