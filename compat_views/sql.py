@@ -117,19 +117,45 @@ def _exhausted(connection, attempts: int, what: str) -> LockTimeoutExhausted:
     )
 
 
-# Autovacuum workers holding a lock on one of the given relations (quoted names). One
-# that prevents wraparound is never cancelled by PostgreSQL; waiting it out is no use.
+# Autovacuum workers holding a lock on one of the given relations (quoted names) or on
+# a partition of one (autovacuum vacuums leaves, and LOCK on a parent locks them all), in
+# this database. One that prevents wraparound is never cancelled by PostgreSQL; waiting
+# it out is no use. A role that is no superuser and not in pg_read_all_stats sees a
+# worker's row with backend_type and query hidden: a row of no user (usesysid is shown
+# to all) holding a table is a worker, one that prevents wraparound when the table is
+# past its freeze age (as the autovacuum launcher decides).
 _AUTOVACUUMS = """
-SELECT DISTINCT a.pid, a.query FROM pg_catalog.pg_locks l
+WITH listed AS (
+    SELECT pg_catalog.to_regclass(name) AS oid FROM pg_catalog.unnest(%s::text[]) name
+)
+SELECT DISTINCT a.pid, l.relation::pg_catalog.regclass::text
+FROM pg_catalog.pg_locks l
 JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-WHERE a.backend_type = 'autovacuum worker' AND l.locktype = 'relation' AND l.granted
-  AND l.relation IN (SELECT pg_catalog.to_regclass(name) FROM pg_catalog.unnest(%s::text[]) name)
-  AND a.query NOT LIKE '%%to prevent wraparound%%'
+JOIN pg_catalog.pg_class c ON c.oid = l.relation
+WHERE l.locktype = 'relation' AND l.granted
+  AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                    WHERE datname = pg_catalog.current_database())
+  AND l.relation IN (SELECT oid FROM listed UNION ALL
+                     SELECT t.relid FROM listed, pg_catalog.pg_partition_tree(listed.oid) t)
+  AND CASE WHEN a.backend_type IS NOT NULL
+      THEN a.backend_type = 'autovacuum worker'
+           AND a.query NOT LIKE '%%to prevent wraparound%%'
+      ELSE a.usesysid IS NULL
+           AND pg_catalog.age(c.relfrozenxid) <= LEAST(
+               pg_catalog.current_setting('autovacuum_freeze_max_age')::int,
+               (SELECT o.option_value::int FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                WHERE o.option_name = 'autovacuum_freeze_max_age'))
+           AND pg_catalog.mxid_age(c.relminmxid) <= LEAST(
+               pg_catalog.current_setting('autovacuum_multixact_freeze_max_age')::int,
+               (SELECT o.option_value::int FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                WHERE o.option_name = 'autovacuum_multixact_freeze_max_age'))
+      END
 """
 
 
 def _outwait_autovacuum(connection, relations: list[str]) -> None:
-    """Have PostgreSQL cancel an autovacuum that holds one of ``relations``.
+    """Have PostgreSQL cancel an autovacuum that holds one of ``relations`` (or a
+    partition of one).
 
     PostgreSQL cancels an autovacuum that blocks a lock request once the request has
     waited ``deadlock_timeout`` (1 s by default): our lock_timeout is shorter, so an
@@ -147,7 +173,10 @@ def _outwait_autovacuum(connection, relations: list[str]) -> None:
         found = cursor.fetchall()
         if not found:
             return
-        logger.info("waiting out autovacuum: %s", "; ".join(query for _, query in found))
+        logger.info(
+            "waiting out autovacuum: %s",
+            ", ".join(f"pid {pid} on {relation}" for pid, relation in found),
+        )
         cursor.execute(
             "SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'deadlock_timeout'"
         )

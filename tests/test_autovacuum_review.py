@@ -1,0 +1,124 @@
+"""Waiting out an autovacuum as production runs: a migration role that is no superuser,
+partitioned tables, sqlmigrate, and a manual VACUUM that must not be cancelled.
+
+A role that is neither a superuser nor in ``pg_read_all_stats`` sees an autovacuum
+worker's pg_stat_activity row with ``backend_type`` and ``query`` hidden; a partitioned
+table is never vacuumed itself, only its leaves, which its ``LOCK`` locks too.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connections, models
+
+from compat_views.errors import LockTimeoutExhausted
+from compat_views.operations import AddCompatColumn
+from tests.harness import apply_operations, compat, leftovers, migrate, rows
+from tests.test_autovacuum import FILL, eager_autovacuum, vacuum_slowly, wait_for_autovacuum
+from tests.test_privileges import MIGRATOR, OWNER, create_roles, use_role
+
+__all__ = ["eager_autovacuum"]  # a fixture the tests below use
+
+READINGS = (
+    "INSERT INTO {table} (sensor, value_milli) SELECT 's', g FROM generate_series(1, 40000) g"
+)
+ADD_VALUE = AddCompatColumn(
+    "reading",
+    "value",
+    models.DecimalField(max_digits=12, decimal_places=3),
+    up="value_milli / 1000.0",
+)
+
+
+def waited(caplog) -> list[str]:
+    return [r.message for r in caplog.records if r.message.startswith("waiting out autovacuum")]
+
+
+def running(conninfo: str, pid: int) -> str | None:
+    """What backend ``pid`` runs, as the superuser sees it (None once it is gone)."""
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        found = su.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+    return found and found[0]
+
+
+def vacuum_until_cancelled(conn: psycopg.Connection) -> None:
+    try:
+        conn.execute("VACUUM shop_order")
+    except psycopg.errors.QueryCanceled:
+        pass
+
+
+def test_a_migration_role_that_is_no_superuser_waits_it_out_too(
+    db, conninfo, eager_autovacuum, caplog
+):
+    create_roles(conninfo, db)
+    use_role("default", OWNER)
+    migrate("shop", "0001")
+    use_role("default", MIGRATOR)
+    vacuum_slowly(conninfo)
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        migrate("shop", "0002")
+        wait_for_autovacuum(conninfo)
+        compat("complete")
+    assert len(waited(caplog)) >= 2, waited(caplog)
+    assert rows("SELECT count(*) FROM shop_order WHERE amount IS NULL") == [(0,)]
+    assert leftovers() == {}
+    connections.close_all()
+
+
+def test_an_autovacuum_of_a_partition_is_waited_out(db, conninfo, eager_autovacuum, caplog):
+    migrate("partitioned", "0001")
+    leaf = "partitioned_reading_high"
+    vacuum_slowly(conninfo, leaf, READINGS, parent="partitioned_reading")
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        apply_operations([ADD_VALUE], "partitioned", "0001_initial")  # LOCK on the parent
+        wait_for_autovacuum(conninfo, leaf)
+        compat("complete")  # the NOT NULL check, added on the parent, recurses
+    assert len(waited(caplog)) >= 2, waited(caplog)
+    assert rows("SELECT count(*) FROM partitioned_reading WHERE value IS NULL") == [(0,)]
+    assert leftovers() == {}
+
+
+def test_sqlmigrate_leaves_an_autovacuum_alone(db, conninfo, eager_autovacuum, caplog):
+    migrate("shop", "0001")
+    pid = vacuum_slowly(conninfo)
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        call_command("sqlmigrate", "shop", "0002", stdout=io.StringIO())
+    assert waited(caplog) == []
+    assert running(conninfo, pid).startswith("autovacuum: VACUUM")  # not cancelled
+
+
+def test_a_manual_vacuum_is_not_cancelled(db, conninfo, settings):
+    """Only an autovacuum is waited out: a VACUUM someone runs is theirs to end, so the
+    step just tries again, and gives up naming it."""
+    migrate("shop", "0001")
+    create_roles(conninfo, db)
+    rows("ALTER TABLE shop_order SET (autovacuum_enabled = false)")
+    rows(FILL.format(table="shop_order"))
+    use_role("default", MIGRATOR)
+    settings.COMPAT_VIEWS_DDL_ATTEMPTS = 2
+    with psycopg.connect(conninfo, autocommit=True) as vacuum:
+        vacuum.execute("SET vacuum_cost_delay = 100")
+        vacuum.execute("SET vacuum_cost_limit = 1")
+        pid = vacuum.info.backend_pid
+        worker = threading.Thread(target=lambda: vacuum_until_cancelled(vacuum))
+        worker.start()
+        try:
+            while running(conninfo, pid) != "VACUUM shop_order":
+                time.sleep(0.05)
+            with pytest.raises(LockTimeoutExhausted, match=r"Gave up after 2 tries") as raised:
+                migrate("shop", "0002")
+            assert running(conninfo, pid) == "VACUUM shop_order"
+        finally:
+            with psycopg.connect(conninfo, autocommit=True) as su:
+                su.execute("SELECT pg_cancel_backend(%s)", [pid])
+            worker.join()
+    assert f"pid {pid} " in str(raised.value), str(raised.value)
+    connections.close_all()
