@@ -78,33 +78,45 @@ def _back_off(attempt: int, attempts: int) -> None:
 
 
 # Other sessions holding locks on this database's own relations, oldest transaction
-# first: the one a step kept waiting for is almost always the oldest.
+# first: the one a step kept waiting for is almost always the oldest; and how many there
+# are. A role that is no superuser (nor in pg_read_all_stats) sees another role's
+# sessions with their type, state, start and query hidden, but their user and
+# application; a hidden row of no user is an autovacuum worker (see _AUTOVACUUMS).
 _HOLDERS = """
-SELECT a.pid, a.backend_type, a.application_name, a.state,
+SELECT a.pid,
+       COALESCE(a.backend_type, CASE WHEN a.usesysid IS NULL THEN 'autovacuum worker'
+                                     ELSE 'role ' || a.usename END),
+       a.application_name, a.state,
        pg_catalog.round(extract(epoch FROM pg_catalog.now() - a.xact_start)::numeric, 1),
        pg_catalog.left(pg_catalog.regexp_replace(a.query, '\\s+', ' ', 'g'), 80),
-       pg_catalog.string_agg(DISTINCT l.relation::pg_catalog.regclass::text, ', ')
+       pg_catalog.string_agg(DISTINCT l.relation::pg_catalog.regclass::text, ', '),
+       pg_catalog.count(*) OVER ()
 FROM pg_catalog.pg_locks l
 JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
   AND l.relation >= 16384
   AND l.database = (SELECT oid FROM pg_catalog.pg_database
                     WHERE datname = pg_catalog.current_database())
-GROUP BY 1, 2, 3, 4, 5, 6, a.xact_start
-ORDER BY a.xact_start NULLS LAST
+GROUP BY 1, 2, 3, 4, 5, 6, a.xact_start, pg_catalog.age(a.backend_xid)
+ORDER BY a.xact_start NULLS LAST, pg_catalog.age(a.backend_xid) DESC NULLS LAST, a.pid
 LIMIT 5
 """
 
 
 def lock_holders(connection) -> list[str]:
-    """One line per session that holds locks here now, to name in an error."""
+    """One line per session that holds locks here now (the oldest five, then how many
+    more), to name in an error."""
     with connection.cursor() as cursor:
         cursor.execute(_HOLDERS)
-        return [
-            f"pid {pid} ({kind}{f', {app}' if app else ''}), {state or 'no state'}"
-            f"{f' for {age} s' if age is not None else ''}, locks {relations}: {query}"
-            for pid, kind, app, state, age, query, relations in cursor.fetchall()
-        ]
+        found = cursor.fetchall()
+    lines = [
+        f"pid {pid} ({kind}{f', {app}' if app else ''}){f', {state}' if state else ''}"
+        f"{f' for {age} s' if age is not None else ''}, locks {relations}: {query}"
+        for pid, kind, app, state, age, query, relations, _ in found
+    ]
+    if found and found[0][-1] > len(found):
+        lines.append(f"and {found[0][-1] - len(found)} more")
+    return lines
 
 
 def _exhausted(connection, attempts: int, what: str) -> LockTimeoutExhausted:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
+from contextlib import ExitStack
 
 import psycopg
 import pytest
@@ -22,7 +24,7 @@ from compat_views.errors import LockTimeoutExhausted
 from compat_views.operations import AddCompatColumn
 from tests.harness import apply_operations, compat, leftovers, migrate, rows
 from tests.test_autovacuum import FILL, eager_autovacuum, vacuum_slowly, wait_for_autovacuum
-from tests.test_privileges import MIGRATOR, OWNER, create_roles, use_role
+from tests.test_privileges import BLUE, MIGRATOR, OWNER, create_roles, session, use_role
 
 __all__ = ["eager_autovacuum"]  # a fixture the tests below use
 
@@ -121,4 +123,33 @@ def test_a_manual_vacuum_is_not_cancelled(db, conninfo, settings):
                 su.execute("SELECT pg_cancel_backend(%s)", [pid])
             worker.join()
     assert f"pid {pid} " in str(raised.value), str(raised.value)
+    connections.close_all()
+
+
+def test_the_message_about_many_holders_names_five_and_counts_the_rest(db, conninfo, settings):
+    """Fifty writers of the legacy colour in open transactions, behind a reader that
+    began first: the message names five, the reader first, and says how many more
+    there are. The migration role sees the writers' rows hidden, and says whose they
+    are."""
+    migrate("shop", "0001")
+    create_roles(conninfo, db)
+    rows(f"GRANT SELECT, INSERT, UPDATE, DELETE ON shop_order TO {BLUE}")
+    settings.COMPAT_VIEWS_DDL_ATTEMPTS = 1
+    with ExitStack() as stack:
+        reader = stack.enter_context(session(conninfo, MIGRATOR))
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM shop_order")
+        for _ in range(50):
+            writer = stack.enter_context(session(conninfo, BLUE))
+            writer.execute("BEGIN")
+            writer.execute("INSERT INTO shop_order (customer, amount_cents) VALUES ('w', 1)")
+        use_role("default", MIGRATOR)
+        with pytest.raises(LockTimeoutExhausted) as raised:
+            migrate("shop", "0002")
+        message = str(raised.value)
+        reader_pid = reader.info.backend_pid
+    listed = re.findall(r"^    pid (\d+) \(([^)]*)\)", message, re.MULTILINE)
+    assert len(listed) == 5 and listed[0][0] == str(reader_pid), message
+    assert all(kind == f"role {BLUE}, {BLUE}" for _, kind in listed[1:]), message
+    assert "and 46 more" in message, message
     connections.close_all()
