@@ -1,9 +1,11 @@
 """Waiting out an autovacuum as production runs: a migration role that is no superuser,
-partitioned tables, sqlmigrate, and a manual VACUUM that must not be cancelled.
+partitioned tables, sqlmigrate, a manual VACUUM and an autovacuum that prevents
+wraparound (neither may be cancelled), and the message naming many lock holders.
 
 A role that is neither a superuser nor in ``pg_read_all_stats`` sees an autovacuum
-worker's pg_stat_activity row with ``backend_type`` and ``query`` hidden; a partitioned
-table is never vacuumed itself, only its leaves, which its ``LOCK`` locks too.
+worker's pg_stat_activity row with ``backend_type`` and ``query`` hidden, and another
+role's sessions with their state and query hidden; a partitioned table is never
+vacuumed itself, only its leaves, which its ``LOCK`` locks too.
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ def waited(caplog) -> list[str]:
     return [r.message for r in caplog.records if r.message.startswith("waiting out autovacuum")]
 
 
+def shop_migrated_as(conninfo: str, db: str, role: str | None) -> None:
+    """Release 1 of shop migrated by its owner; ``role`` (None: the superuser) to
+    migrate release 2."""
+    if role is None:
+        migrate("shop", "0001")
+        return
+    create_roles(conninfo, db)
+    use_role("default", OWNER)
+    migrate("shop", "0001")
+    use_role("default", role)
+
+
 def running(conninfo: str, pid: int) -> str | None:
     """What backend ``pid`` runs, as the superuser sees it (None once it is gone)."""
     with psycopg.connect(conninfo, autocommit=True) as su:
@@ -60,10 +74,7 @@ def vacuum_until_cancelled(conn: psycopg.Connection) -> None:
 def test_a_migration_role_that_is_no_superuser_waits_it_out_too(
     db, conninfo, eager_autovacuum, caplog
 ):
-    create_roles(conninfo, db)
-    use_role("default", OWNER)
-    migrate("shop", "0001")
-    use_role("default", MIGRATOR)
+    shop_migrated_as(conninfo, db, MIGRATOR)
     vacuum_slowly(conninfo)
     with caplog.at_level(logging.INFO, logger="compat_views"):
         migrate("shop", "0002")
@@ -152,4 +163,35 @@ def test_the_message_about_many_holders_names_five_and_counts_the_rest(db, conni
     assert len(listed) == 5 and listed[0][0] == str(reader_pid), message
     assert all(kind == f"role {BLUE}, {BLUE}" for _, kind in listed[1:]), message
     assert "and 46 more" in message, message
+    connections.close_all()
+
+
+BURN = """
+CREATE PROCEDURE pg_temp.burn(n int) LANGUAGE plpgsql AS $$
+BEGIN FOR i IN 1..n LOOP PERFORM pg_catalog.pg_current_xact_id(); COMMIT; END LOOP; END $$
+"""
+
+
+@pytest.mark.parametrize("role", [None, MIGRATOR])
+def test_an_autovacuum_that_prevents_wraparound_is_not_waited_out(
+    db, conninfo, eager_autovacuum, settings, caplog, role
+):
+    """PostgreSQL never cancels it: the step gives up as behind any lock, without
+    waiting deadlock_timeout a try for nothing, whether or not it sees the query."""
+    shop_migrated_as(conninfo, db, role)
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        su.execute(
+            "ALTER TABLE shop_order SET (autovacuum_freeze_max_age = 100000, "
+            "autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)"
+        )
+        su.execute(FILL.format(table="shop_order"))
+        su.execute(BURN)
+        su.execute("CALL pg_temp.burn(100001)")
+    pid = wait_for_autovacuum(conninfo, "shop_order (to prevent wraparound)")
+    settings.COMPAT_VIEWS_DDL_ATTEMPTS = 2
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        with pytest.raises(LockTimeoutExhausted, match="Gave up after 2 tries"):
+            migrate("shop", "0002")
+    assert waited(caplog) == []
+    assert running(conninfo, pid).endswith("(to prevent wraparound)")
     connections.close_all()
