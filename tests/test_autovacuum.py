@@ -59,16 +59,17 @@ def vacuum_slowly(
     return wait_for_autovacuum(conninfo, table)
 
 
-def wait_for_autovacuum(conninfo: str, table: str = "shop_order") -> int:
-    """The pid of the autovacuum worker vacuuming ``table`` once there is one."""
+def wait_for_autovacuum(conninfo: str, table: str = "shop_order", task: str = "VACUUM") -> int:
+    """The pid of the autovacuum worker at ``task`` (VACUUM, ANALYZE) on ``table`` once
+    there is one."""
     deadline = time.monotonic() + 60
     with psycopg.connect(conninfo, autocommit=True) as su:
         while time.monotonic() < deadline:
-            found = su.execute(VACUUMING, [f"autovacuum: VACUUM% public.{table}%"]).fetchall()
+            found = su.execute(VACUUMING, [f"autovacuum: {task}% public.{table}%"]).fetchall()
             if found:
                 return found[0][0]
             time.sleep(0.1)
-    raise AssertionError(f"no autovacuum of {table} started within 60 s")
+    raise AssertionError(f"no autovacuum ({task}) of {table} started within 60 s")
 
 
 def test_steps_wait_out_an_autovacuum_of_their_table(db, conninfo, eager_autovacuum, caplog):

@@ -33,6 +33,9 @@ __all__ = ["eager_autovacuum"]  # a fixture the tests below use
 READINGS = (
     "INSERT INTO {table} (sensor, value_milli) SELECT 's', g FROM generate_series(1, 40000) g"
 )
+ADD_INDEXED_CODE = AddCompatColumn(
+    "order", "code", models.CharField(max_length=40, db_index=True), up="'c' || id"
+)
 ADD_VALUE = AddCompatColumn(
     "reading",
     "value",
@@ -96,6 +99,37 @@ def test_an_autovacuum_of_a_partition_is_waited_out(db, conninfo, eager_autovacu
         compat("complete")  # the NOT NULL check, added on the parent, recurses
     assert len(waited(caplog)) >= 2, waited(caplog)
     assert rows("SELECT count(*) FROM partitioned_reading WHERE value IS NULL") == [(0,)]
+    assert leftovers() == {}
+
+
+def test_an_autovacuum_that_only_analyzes_is_waited_out(db, conninfo, eager_autovacuum, caplog):
+    migrate("shop", "0001")
+    rows(
+        "ALTER TABLE shop_order SET (autovacuum_vacuum_insert_threshold = -1, "
+        "autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)"
+    )
+    rows(FILL.format(table="shop_order"))  # no dead rows: nothing to vacuum
+    wait_for_autovacuum(conninfo, task="ANALYZE")
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        migrate("shop", "0002")
+    assert waited(caplog), "the ANALYZE was not waited out"
+    assert rows("SELECT count(*) FROM shop_order WHERE amount IS NULL") == [(0,)]
+
+
+def test_the_backfill_s_dead_rows_bring_it_back_and_the_index_build_waits_it_out(
+    db, conninfo, eager_autovacuum, caplog
+):
+    """The backfill updates every row: an autovacuum of the table starts right after
+    it, in the way of the concurrent index build that comes next."""
+    migrate("shop", "0001")
+    vacuum_slowly(conninfo)
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        apply_operations([ADD_INDEXED_CODE], "shop", "0001_initial")
+        wait_for_autovacuum(conninfo)
+        compat("complete")
+    assert len(waited(caplog)) >= 2, waited(caplog)
+    valid = "SELECT indisvalid FROM pg_index WHERE indrelid = 'shop_order'::regclass"
+    assert all(ok for (ok,) in rows(valid))
     assert leftovers() == {}
 
 
