@@ -176,14 +176,16 @@ def _outwait_autovacuum(connection, relations: list[str]) -> None:
     slow autovacuum every time, and under 1.5 s was granted after 1.0 s, the worker
     cancelled. Waiting for SHARE UPDATE EXCLUSIVE, the weakest mode that conflicts with
     vacuum, blocks no application statement meanwhile; inside a step it is then held,
-    so the worker cannot come back before the step's own locks.
+    so the worker cannot come back before the step's own locks. A transaction that
+    already holds locks blocking writers (a migration's plain operation before the step)
+    must not wait that long: its step fails on the busy lock at once (``step``).
     """
     if not relations:
         return
     with connection.cursor() as cursor:
         cursor.execute(_AUTOVACUUMS, [relations])
         found = cursor.fetchall()
-        if not found:
+        if not found or _holds_blocking_locks(connection):
             return
         logger.info(
             "waiting out autovacuum: %s",

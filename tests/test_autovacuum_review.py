@@ -20,9 +20,9 @@ from contextlib import ExitStack
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connections, models
+from django.db import connections, migrations, models
 
-from compat_views.errors import LockTimeoutExhausted
+from compat_views.errors import LocksHeld, LockTimeoutExhausted
 from compat_views.operations import AddCompatColumn
 from tests.harness import apply_operations, compat, leftovers, migrate, rows
 from tests.test_autovacuum import FILL, eager_autovacuum, vacuum_slowly, wait_for_autovacuum
@@ -131,6 +131,21 @@ def test_the_backfill_s_dead_rows_bring_it_back_and_the_index_build_waits_it_out
     valid = "SELECT indisvalid FROM pg_index WHERE indrelid = 'shop_order'::regclass"
     assert all(ok for (ok,) in rows(valid))
     assert leftovers() == {}
+
+
+def test_a_step_holding_another_table_does_not_wait_it_out(db, conninfo, eager_autovacuum, caplog):
+    """A plain operation before it in the migration holds a table that blocks writers:
+    waiting for deadlock_timeout would keep them waiting, so the step fails at once,
+    as behind any busy lock (``sql.step``)."""
+    migrate("shop", "0001")
+    rows("CREATE TABLE review_other (id int)")
+    vacuum_slowly(conninfo)
+    plain = migrations.RunSQL("LOCK TABLE review_other IN ACCESS EXCLUSIVE MODE")
+    add = AddCompatColumn("order", "code", models.CharField(max_length=40, null=True))
+    with caplog.at_level(logging.INFO, logger="compat_views"):
+        with pytest.raises(LocksHeld, match="separate migrations"):
+            apply_operations([plain, add], "shop", "0001_initial")
+    assert waited(caplog) == []
 
 
 def test_sqlmigrate_leaves_an_autovacuum_alone(db, conninfo, eager_autovacuum, caplog):
