@@ -173,7 +173,9 @@ def test_a_manual_vacuum_is_not_cancelled(db, conninfo, settings):
         worker = threading.Thread(target=lambda: vacuum_until_cancelled(vacuum))
         worker.start()
         try:
+            deadline = time.monotonic() + 30
             while running(conninfo, pid) != "VACUUM shop_order":
+                assert time.monotonic() < deadline and worker.is_alive(), "VACUUM never ran"
                 time.sleep(0.05)
             with pytest.raises(LockTimeoutExhausted, match=r"Gave up after 2 tries") as raised:
                 migrate("shop", "0002")
