@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+import psycopg
 import pytest
 
 from compat_views import sql
@@ -19,9 +20,14 @@ from compat_views.errors import LockTimeoutExhausted
 from tests.conftest import admin
 from tests.harness import compat, leftovers, migrate, rows
 
+FILL = (
+    "INSERT INTO {table} (customer, amount_cents) "
+    "SELECT 'c' || g, g FROM generate_series(1, 40000) g"
+)
+
 VACUUMING = (
     "SELECT pid FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
-    "AND datname = current_database() AND query LIKE 'autovacuum: VACUUM%%shop_order%%'"
+    "AND datname = current_database() AND query LIKE %s"
 )
 
 
@@ -34,36 +40,44 @@ def eager_autovacuum(pg_server):
     admin(pg_server, "SELECT pg_reload_conf()")
 
 
-def vacuum_slowly() -> None:
-    """Give shop_order dead rows enough for an autovacuum that crawls, and wait for it."""
-    rows(
-        "ALTER TABLE shop_order SET (autovacuum_vacuum_cost_delay = 100, "
-        "autovacuum_vacuum_cost_limit = 1)"
-    )
-    rows(
-        "INSERT INTO shop_order (customer, amount_cents) "
-        "SELECT 'c' || g, g FROM generate_series(1, 40000) g"
-    )
-    rows("DELETE FROM shop_order WHERE id % 2 = 0")
-    wait_for_autovacuum()
+def vacuum_slowly(
+    conninfo: str, table: str = "shop_order", fill: str = FILL, parent: str | None = None
+) -> int:
+    """Give ``table`` dead rows enough for an autovacuum that crawls, and wait for it.
+
+    Done as the superuser, who may set any table's reloptions and sees the worker's
+    query whatever role the test migrates as. ``fill`` inserts into ``parent`` or the
+    table itself.
+    """
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        su.execute(
+            f"ALTER TABLE {table} SET (autovacuum_vacuum_cost_delay = 100, "
+            "autovacuum_vacuum_cost_limit = 1)"
+        )
+        su.execute(fill.format(table=parent or table))
+        su.execute(f"DELETE FROM {table} WHERE id % 2 = 0")
+    return wait_for_autovacuum(conninfo, table)
 
 
-def wait_for_autovacuum() -> int:
+def wait_for_autovacuum(conninfo: str, table: str = "shop_order", task: str = "VACUUM") -> int:
+    """The pid of the autovacuum worker at ``task`` (VACUUM, ANALYZE) on ``table`` once
+    there is one."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = rows(VACUUMING)
-        if found:
-            return found[0][0]
-        time.sleep(0.1)
-    raise AssertionError("no autovacuum of shop_order started within 60 s")
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        while time.monotonic() < deadline:
+            found = su.execute(VACUUMING, [f"autovacuum: {task}% public.{table}%"]).fetchall()
+            if found:
+                return found[0][0]
+            time.sleep(0.1)
+    raise AssertionError(f"no autovacuum ({task}) of {table} started within 60 s")
 
 
-def test_steps_wait_out_an_autovacuum_of_their_table(db, eager_autovacuum, caplog):
+def test_steps_wait_out_an_autovacuum_of_their_table(db, conninfo, eager_autovacuum, caplog):
     migrate("shop", "0001")
-    vacuum_slowly()
+    vacuum_slowly(conninfo)
     with caplog.at_level(logging.INFO, logger="compat_views"):
         migrate("shop", "0002")  # the expand's lock, then the backfill
-        wait_for_autovacuum()  # it came back, and holds the table for complete
+        wait_for_autovacuum(conninfo)  # it came back, and holds the table for complete
         compat("complete")  # the NOT NULL check, its validation, the final transaction
     waited = [r.message for r in caplog.records if r.message.startswith("waiting out autovacuum")]
     assert len(waited) >= 2, waited
@@ -74,10 +88,10 @@ def test_steps_wait_out_an_autovacuum_of_their_table(db, eager_autovacuum, caplo
 
 
 def test_without_waiting_it_out_every_try_gives_up_and_names_it(
-    db, eager_autovacuum, monkeypatch, settings
+    db, conninfo, eager_autovacuum, monkeypatch, settings
 ):
     migrate("shop", "0001")
-    vacuum_slowly()
+    vacuum_slowly(conninfo)
     monkeypatch.setattr(sql, "_outwait_autovacuum", lambda connection, relations: None)
     settings.COMPAT_VIEWS_DDL_ATTEMPTS = 3
     with pytest.raises(LockTimeoutExhausted, match=r"(?s)Gave up after 3 tries.*autovacuum worker"):
