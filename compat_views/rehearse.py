@@ -338,24 +338,29 @@ class Rehearsal:
 
     def steps(self, report: Report, reverse: bool) -> Report:
         """Steps 1 to 4 of the module's docstring, each run's results added to ``report``."""
-        self.child(self.old, "manage", "migrate", "--noinput")
+        self.manage(self.old, "migrate", "--noinput")
         report.phases.append(self.suite(self.old, PLAIN))
         report.operations = json.loads(self.child(self.new, "plan").stdout)
-        self.child(self.new, "manage", "migrate", "--noinput")
+        self.manage(self.new, "migrate", "--noinput")
         report.phases.append(self.suite(self.old, EXPANDED))
         if reverse:
             report.phases.append(self.suite(self.new, EXPANDED))
         if any(op["compat"] for op in report.operations):
-            self.child(self.new, "manage", "compat", "rollback", "--force")
+            self.manage(self.new, "compat", "rollback", "--force")
             report.phases.append(self.suite(self.old, ROLLED_BACK))
         else:
             report.notes.append("Release 2 applied no compat operation: no rollout to roll back.")
         if reverse:
             self.drop()
             self.create(clobber=False)
-            self.child(self.new, "manage", "migrate", "--noinput")
+            self.manage(self.new, "migrate", "--noinput")
             report.phases.append(self.suite(self.new, PLAIN))
         return report
+
+    def manage(self, release: Release, *args: str) -> None:
+        """A ``manage.py`` command of ``release`` on the alias (``migrate`` and ``compat``
+        act on ``default`` unless told: with ``--database other``, the real database)."""
+        self.child(release, "manage", *args, "--database", self.alias)
 
     def say(self, text: str) -> None:
         if self.stream is not None:

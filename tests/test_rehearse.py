@@ -44,13 +44,16 @@ RELEASE1_TESTS = {
 }
 
 
-def run_rehearse(pg_server, *args: str, cwd: Path = RELEASE1) -> subprocess.CompletedProcess:
+def run_rehearse(
+    pg_server, *args: str, cwd: Path = RELEASE1, **extra: str
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_VIEWS_")}
     env.update(
         DJANGO_SETTINGS_MODULE="rehearse_settings",
         PYTHONPATH=str(ROOT),
         PYTHONDONTWRITEBYTECODE="1",  # leave no __pycache__ in the fixture's trees
         REHEARSE_DSN=pg_server.conninfo(),
+        **extra,
     )
     return subprocess.run(
         [sys.executable, "-m", "django", "compat", "rehearse", *args],
@@ -63,12 +66,10 @@ def run_rehearse(pg_server, *args: str, cwd: Path = RELEASE1) -> subprocess.Comp
     )
 
 
-def admin_databases(pg_server) -> list[tuple]:
+def admin_databases(pg_server, name: str = "test_cellar") -> list[tuple]:
     """Whether the rehearsal's database is there (it should be gone after each run)."""
     with psycopg.connect(pg_server.conninfo()) as conn:
-        return conn.execute(
-            "SELECT datname FROM pg_database WHERE datname = 'test_cellar'"
-        ).fetchall()
+        return conn.execute("SELECT datname FROM pg_database WHERE datname = %s", [name]).fetchall()
 
 
 def output(done: subprocess.CompletedProcess) -> str:
@@ -209,6 +210,27 @@ def test_a_database_rehearse_did_not_create_is_refused_unless_clobbered(pg_serve
         assert admin_databases(pg_server) == []
     finally:
         admin(pg_server, "DROP DATABASE IF EXISTS test_cellar")
+
+
+def test_another_alias_is_rehearsed_and_the_default_database_left_alone(pg_server):
+    """With --database, every migrate and rollback acts on that alias's test database: the
+    real ``default`` database (``shop``) gets no table. The suite itself uses ``default``
+    (its own test database, ``test_shop``)."""
+    admin(pg_server, "CREATE DATABASE shop")
+    try:
+        done = run_rehearse(
+            pg_server,
+            *("--new", str(PROJECT / "release2_safe"), "--database", "cellar"),
+            REHEARSE_CELLAR_ALIAS="cellar",
+        )
+        assert done.returncode == 0, output(done)
+        with psycopg.connect(pg_server.conninfo("shop")) as conn:
+            tables = conn.execute("SELECT relname FROM pg_class WHERE relkind = 'r'").fetchall()
+        assert [t for (t,) in tables if not t.startswith(("pg_", "sql_"))] == []
+        assert admin_databases(pg_server) == []
+    finally:
+        admin(pg_server, "DROP DATABASE shop")
+        admin(pg_server, "DROP DATABASE IF EXISTS test_shop")
 
 
 def flush(database: str, **options) -> None:
