@@ -24,9 +24,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -514,6 +516,34 @@ def rehearse(
     settings = django_settings.SETTINGS_MODULE
     old = Release.at("release 1", here, legacy, runner, settings)
     name = connection.creation._get_test_db_name()
-    with checkout(here, new_rev) if new_rev else nullcontext(Path(new)) as directory:
-        release = Release.at("release 2", directory, live.next_colours(legacy)[0], runner, settings)
-        return Rehearsal(connection, name, old, release, stream).run(reverse, clobber)
+    with interruptible(name):
+        with checkout(here, new_rev) if new_rev else nullcontext(Path(new)) as directory:
+            colour = live.next_colours(legacy)[0]
+            release = Release.at("release 2", directory, colour, runner, settings)
+            return Rehearsal(connection, name, old, release, stream).run(reverse, clobber)
+
+
+@contextmanager
+def interruptible(name: str) -> Iterator[None]:
+    """Ctrl-C, and SIGTERM (a cancelled CI job) as Ctrl-C, end the rehearsal as one message.
+
+    Python's default SIGTERM ends the process at once, leaving the database and a
+    ``--new-rev`` worktree behind; as a KeyboardInterrupt it kills the running child and
+    the cleanup runs.
+    """
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise RehearsalFailed(
+            f"The rehearsal was interrupted; its database {name!r} and temporary files are "
+            "removed. Run it again to get its results."
+        ) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -156,9 +157,9 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout.strip()
 
 
-def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
-    """Release 2 is a commit of release 1's repository; its AlterCompatColumn casts the
-    text vintage to an integer, which works for "2010" and fails for "NV"."""
+def repository_of_two_releases(tmp_path: Path) -> tuple[Path, str]:
+    """A git repository with release 1 checked out in ``shop``, and release 2's commit:
+    release 1 with release2_badup's model and migration."""
     repository = tmp_path / "repository"
     shutil.copytree(RELEASE1, repository / "shop", symlinks=False)
     git("init", "-q", cwd=repository)
@@ -173,6 +174,13 @@ def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
     git("commit", "-qm", "release 2", cwd=repository)
     release2 = git("rev-parse", "HEAD", cwd=repository)
     git("checkout", "-q", "HEAD~1", cwd=repository)
+    return repository, release2
+
+
+def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
+    """Release 2 is a commit of release 1's repository; its AlterCompatColumn casts the
+    text vintage to an integer, which works for "2010" and fails for "NV"."""
+    repository, release2 = repository_of_two_releases(tmp_path)
 
     done = run_rehearse(
         pg_server, "--new-rev", release2, "--runner", "django", cwd=repository / "shop"
@@ -231,6 +239,42 @@ def test_another_alias_is_rehearsed_and_the_default_database_left_alone(pg_serve
     finally:
         admin(pg_server, "DROP DATABASE shop")
         admin(pg_server, "DROP DATABASE IF EXISTS test_shop")
+
+
+def test_sigterm_mid_rehearsal_removes_the_database_and_the_worktree(pg_server, tmp_path):
+    """A cancelled CI job sends SIGTERM: Python's default would end the process there,
+    leaving the expanded database and the --new-rev worktree behind."""
+    repository, release2 = repository_of_two_releases(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_VIEWS_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="rehearse_settings",
+        PYTHONPATH=str(ROOT),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        REHEARSE_DSN=pg_server.conninfo(),
+    )
+    with (tmp_path / "stderr").open("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "django", "compat", "rehearse", "--new-rev", release2],
+            cwd=repository / "shop",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        for line in process.stdout:  # until release 1's suite runs on the expanded database
+            if "release_1_expanded" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        process.stdout.read()
+        assert process.wait(timeout=RUN_TIMEOUT_S) == 1
+        stderr.seek(0)
+        message = stderr.read()
+
+    assert "RehearsalFailed: The rehearsal was interrupted; its database 'test_cellar'" in message
+    assert "Traceback" not in message, message
+    assert admin_databases(pg_server) == []
+    assert len(git("worktree", "list", cwd=repository).splitlines()) == 1
 
 
 def flush(database: str, **options) -> None:
