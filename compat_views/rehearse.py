@@ -40,6 +40,7 @@ from django.conf import settings as django_settings
 from . import conf, live, naming
 from .errors import RehearsalFailed
 from .rehearse_child import RESULTS_ENV
+from .sql import ident
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 FAILING = frozenset({FAILED, ERROR})
@@ -324,37 +325,51 @@ class Rehearsal:
         self.connection = connection
         self.alias = connection.alias
         self.name = name
+        self.copy = copy_name(name)
         self.old, self.new = old, new
         self.stream = stream
         self.scratch = Path(tempfile.gettempdir())  # each run's own directory, in ``run``
 
     def run(self, reverse: bool, clobber: bool) -> Report:
-        """The steps in order; the database and the results files go whatever happens."""
-        self.create(clobber)
+        """The steps in order; the databases and the results files go whatever happens."""
+        for name in (self.name, self.copy):
+            self.refuse_foreign(name, clobber)
+        self.create(self.name)
         with tempfile.TemporaryDirectory(prefix="compat-rehearse-") as scratch:
             self.scratch = Path(scratch)
             try:
                 return self.steps(Report(), reverse)
             finally:
-                self.drop()
+                self.drop(self.name)
+                self.drop(self.copy)
 
     def steps(self, report: Report, reverse: bool) -> Report:
-        """Steps 1 to 4 of the module's docstring, each run's results added to ``report``."""
+        """Steps 1 to 4 of the module's docstring, each run's results added to ``report``.
+
+        Each suite starts from the database as migrations left it (``keep`` then
+        ``restore``), as in a CI run on a fresh test database: a suite's
+        ``TransactionTestCase`` flushes would otherwise take the rows of data migrations
+        and ``post_migrate`` from the next run, which would fail where the plain run passed.
+        """
         self.manage(self.old, "migrate", "--noinput")
+        self.keep()
         report.phases.append(self.suite(self.old, PLAIN))
+        self.restore()
         report.operations = json.loads(self.child(self.new, "plan").stdout)
         self.manage(self.new, "migrate", "--noinput")
+        self.keep()
         report.phases.append(self.suite(self.old, EXPANDED))
         if reverse:
+            self.restore()
             report.phases.append(self.suite(self.new, EXPANDED))
         if any(op["compat"] for op in report.operations):
+            self.restore()
             self.manage(self.new, "compat", "rollback", "--force")
             report.phases.append(self.suite(self.old, ROLLED_BACK))
         else:
             report.notes.append("Release 2 applied no compat operation: no rollout to roll back.")
         if reverse:
-            self.drop()
-            self.create(clobber=False)
+            self.create(self.name)
             self.manage(self.new, "migrate", "--noinput")
             report.phases.append(self.suite(self.new, PLAIN))
         return report
@@ -368,36 +383,58 @@ class Rehearsal:
         if self.stream is not None:
             self.stream.write(text)
 
-    def comment(self) -> tuple[str | None] | None:
+    def comment(self, name: str) -> tuple[str | None] | None:
         """The database's comment (MARKER on one the rehearsal made); None: no database."""
         with self.connection.creation._nodb_cursor() as cursor:
             cursor.execute(
                 "SELECT pg_catalog.shobj_description(oid, 'pg_database') "
                 "FROM pg_catalog.pg_database WHERE datname = %s",
-                [self.name],
+                [name],
             )
             return cursor.fetchone()
 
-    def create(self, clobber: bool) -> None:
-        row = self.comment()
+    def refuse_foreign(self, name: str, clobber: bool) -> None:
+        """Stop before any change if database ``name`` exists and the rehearsal did not make
+        it, unless ``clobber`` lets it go."""
+        row = self.comment(name)
+        if row is not None and row[0] != MARKER and not clobber:
+            raise RehearsalFailed(
+                f"Database {name!r} exists and compat rehearse did not create it (the "
+                f"rehearsal works in {self.name!r}, the test database of {self.alias!r}, "
+                f"and in {self.copy!r}): drop it, or pass --clobber to let the rehearsal "
+                "drop it. Nothing was changed."
+            )
+
+    def create(self, name: str, template: str | None = None) -> None:
+        """Database ``name``, empty or a copy of ``template``, in place of any of that name
+        (``refuse_foreign`` has said it may go)."""
         with self.connection.creation._nodb_cursor() as cursor:
-            if row is not None and row[0] != MARKER and not clobber:
-                raise RehearsalFailed(
-                    f"Database {self.name!r} exists and compat rehearse did not create it (it is "
-                    f"the test database of {self.alias!r}): drop it, or pass --clobber to let "
-                    "the rehearsal drop it. Nothing was changed."
+            quoted = ident(name)
+            cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+            if template is None:
+                cursor.execute(f"CREATE DATABASE {quoted}")
+            else:
+                # a copy needs its source without sessions: a child's may still be closing
+                cursor.execute(
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()",
+                    [template],
                 )
-            quoted = self.connection.ops.quote_name(self.name)
-            if row is not None:
-                cursor.execute(f"DROP DATABASE {quoted} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {quoted}")
+                source = ident(template)
+                cursor.execute(f"CREATE DATABASE {quoted} TEMPLATE {source}")
             cursor.execute(f"COMMENT ON DATABASE {quoted} IS %s", [MARKER])
 
-    def drop(self) -> None:
+    def keep(self) -> None:
+        """Copy the database as the last migrate left it, for ``restore``."""
+        self.create(self.copy, template=self.name)
+
+    def restore(self) -> None:
+        """The database back as ``keep`` copied it, undoing what a suite's tests wrote."""
+        self.create(self.name, template=self.copy)
+
+    def drop(self, name: str) -> None:
         with self.connection.creation._nodb_cursor() as cursor:
-            cursor.execute(
-                f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(self.name)} WITH (FORCE)"
-            )
+            cursor.execute(f"DROP DATABASE IF EXISTS {ident(name)} WITH (FORCE)")
 
     def environment(self, release: Release, **extra: str) -> dict[str, str]:
         """The caller's environment with the release's settings module and colour forced,
@@ -441,7 +478,7 @@ class Rehearsal:
         else:
             args = ["test", "--keepdb", "--noinput", "--testrunner", f"{CHILD}.RecordingRunner"]
             done = self.child(release, "manage", *args, check=False, **{RESULTS_ENV: str(results)})
-        if self.comment() != (MARKER,):
+        if self.comment(self.name) != (MARKER,):
             raise RehearsalFailed(
                 f"{release.label}'s test suite ({release.runner}) dropped or re-created the "
                 f"database {self.name!r} instead of reusing it, so its results say nothing of "
@@ -459,6 +496,14 @@ class Rehearsal:
         else:
             parsed = {test: Result(**value) for test, value in json.loads(text).items()}
         return Phase(phase, release.label, parsed)
+
+
+def copy_name(name: str) -> str:
+    """The name of the database that keeps a copy of ``name`` (at most 63 bytes)."""
+    suffix = "_rehearsal_copy"
+    while len((name + suffix).encode()) > 63:
+        name = name[:-1]
+    return name + suffix
 
 
 def tail(done: subprocess.CompletedProcess[str]) -> str:

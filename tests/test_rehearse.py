@@ -38,6 +38,7 @@ RELEASE1_TESTS = {
     "cellar.tests.Bottles.test_label_round_trip",
     "cellar.tests.Bottles.test_vintage_year",
     "cellar.tests.Bottles.test_non_vintage",
+    "cellar.tests.Seeded.test_the_shelf_of_the_data_migration",
     "cellar.tests.Fixtures.test_new_rows_take_the_keys_after_the_fixtures",
     "cellar.tests.Committed.test_a_thread_writes",
     "cellar.tests.Committed.test_b_the_table_was_emptied",
@@ -222,8 +223,10 @@ def test_a_database_rehearse_did_not_create_is_refused_unless_clobbered(pg_serve
 
 def test_another_alias_is_rehearsed_and_the_default_database_left_alone(pg_server):
     """With --database, every migrate and rollback acts on that alias's test database: the
-    real ``default`` database (``shop``) gets no table. The suite itself uses ``default``
-    (its own test database, ``test_shop``)."""
+    real ``default`` database (``shop``) gets no table. The suite's tests use ``default``,
+    so they run on the runner's own test database of it (``test_shop``), which the
+    rehearsal does not restore between runs: the data migration's row is gone after the
+    plain run, as the README says."""
     admin(pg_server, "CREATE DATABASE shop")
     try:
         done = run_rehearse(
@@ -231,7 +234,7 @@ def test_another_alias_is_rehearsed_and_the_default_database_left_alone(pg_serve
             *("--new", str(PROJECT / "release2_safe"), "--database", "cellar"),
             REHEARSE_CELLAR_ALIAS="cellar",
         )
-        assert done.returncode == 0, output(done)
+        assert "rolled back  release 1       7       1" in done.stdout, output(done)
         with psycopg.connect(pg_server.conninfo("shop")) as conn:
             tables = conn.execute("SELECT relname FROM pg_class WHERE relkind = 'r'").fetchall()
         assert [t for (t,) in tables if not t.startswith(("pg_", "sql_"))] == []

@@ -46,6 +46,14 @@ class Bottles(TestCase):
         self.assertEqual(Bottle.objects.get().vintage, "NV")
 
 
+class Seeded(TestCase):
+    """A row of a data migration: there in each run only if each starts from the database
+    as migrations left it (the previous run's TransactionTestCases flushed it)."""
+
+    def test_the_shelf_of_the_data_migration(self):
+        self.assertEqual(list(Shelf.objects.values_list("name", flat=True)), ["door"])
+
+
 class Fixtures(TestCase):
     """loaddata moves the sequence past the loaded keys, also behind a legacy view."""
 
