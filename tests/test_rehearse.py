@@ -43,6 +43,8 @@ RELEASE1_TESTS = {
     "cellar.tests.Committed.test_a_thread_writes",
     "cellar.tests.Committed.test_b_the_table_was_emptied",
     "cellar.tests.Committed.test_every_connection_is_the_legacy_colour",
+    "cellar.tests.OnlyCellar.test_a_writes",
+    "cellar.tests.OnlyCellar.test_b_the_table_was_emptied",
 }
 
 
