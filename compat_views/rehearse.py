@@ -305,15 +305,24 @@ class Release:
 
     @classmethod
     def at(
-        cls, label: str, directory: Path, colour: str, runner: str | None, default_settings: str
+        cls,
+        label: str,
+        directory: Path,
+        colour: str,
+        runner: str | None,
+        settings: str,
+        *,
+        chosen: bool,
     ) -> Release:
-        """The release checked out in ``directory``: its manage.py's settings module (else
-        ``default_settings``), and ``runner`` or the one its files configure."""
+        """The release checked out in ``directory``: its settings module is ``settings``
+        if ``chosen`` (the one the caller's environment names), else its manage.py's
+        default (else ``settings``); its runner ``runner`` or the one its files configure."""
         if not (directory / "manage.py").is_file():
             raise RehearsalFailed(
                 f"{directory} has no manage.py: pass --new the directory of release 2's manage.py."
             )
-        settings = settings_module((directory / "manage.py").read_text()) or default_settings
+        default = settings_module((directory / "manage.py").read_text())
+        settings = settings if chosen else default or settings
         runner = runner or ("pytest" if pytest_configured(directory) else "django")
         return cls(label, directory.resolve(), settings, runner, colour)
 
@@ -558,13 +567,14 @@ def rehearse(
         )
     here = Path.cwd()
     legacy = conf.colour(connection.settings_dict) or conf.colours()[0]
-    settings = django_settings.SETTINGS_MODULE
-    old = Release.at("release 1", here, legacy, runner, settings)
+    settings = django_settings.SETTINGS_MODULE  # what this manage.py ran with
+    old = Release.at("release 1", here, legacy, runner, settings, chosen=True)
+    exported = settings != settings_module((here / "manage.py").read_text())
     name = connection.creation._get_test_db_name()
     with interruptible(name):
         with checkout(here, new_rev) if new_rev else nullcontext(Path(new)) as directory:
             colour = live.next_colours(legacy)[0]
-            release = Release.at("release 2", directory, colour, runner, settings)
+            release = Release.at("release 2", directory, colour, runner, settings, chosen=exported)
             return Rehearsal(connection, name, old, release, stream).run(reverse, clobber)
 
 

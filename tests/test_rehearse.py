@@ -35,6 +35,7 @@ PROJECT = Path(__file__).resolve().parent / "rehearse_project"
 RELEASE1 = PROJECT / "release1"
 RUN_TIMEOUT_S = 300
 RELEASE1_TESTS = {
+    "cellar.tests.Settings.test_the_settings_its_runner_would_use",
     "cellar.tests.Bottles.test_label_round_trip",
     "cellar.tests.Bottles.test_vintage_year",
     "cellar.tests.Bottles.test_non_vintage",
@@ -57,8 +58,8 @@ def run_rehearse(
         PYTHONPATH=str(ROOT),
         PYTHONDONTWRITEBYTECODE="1",  # leave no __pycache__ in the fixture's trees
         REHEARSE_DSN=pg_server.conninfo(),
-        **extra,
     )
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "django", "compat", "rehearse", *args],
         cwd=cwd,
@@ -127,6 +128,34 @@ def test_a_safe_release_breaks_no_test_before_or_after_rollback(pg_server, tmp_p
         else:
             assert len(cases) == 3, name
     assert admin_databases(pg_server) == []
+
+
+@pytest.mark.parametrize("runner", ["django", "pytest"])
+def test_each_suite_runs_with_the_settings_its_runner_would_use(pg_server, tmp_path, runner):
+    """``manage.py`` takes an exported DJANGO_SETTINGS_MODULE over its default, and
+    pytest-django its ini's over manage.py's: before, each child ran with manage.py's."""
+    for release in ("release1", "release2_safe"):
+        shutil.copytree(PROJECT / release, tmp_path / release, symlinks=False)
+        (tmp_path / release / "ci_settings.py").write_text(
+            '"""Settings of a CI run."""\n\nfrom rehearse_settings import *  # noqa: F403\n'
+        )
+    ini = tmp_path / "release1" / "pytest.ini"
+    ini.write_text(ini.read_text().replace("= rehearse_settings", "= ci_settings"))
+    exported = {"DJANGO_SETTINGS_MODULE": "ci_settings"} if runner == "django" else {}
+    report = tmp_path / "rehearse.xml"
+
+    done = run_rehearse(
+        pg_server,
+        *("--new", str(tmp_path / "release2_safe"), "--runner", runner),
+        *("--junit-xml", str(report)),
+        cwd=tmp_path / "release1",
+        REHEARSE_SETTINGS="ci_settings",
+        **exported,
+    )
+
+    assert done.returncode == 0, output(done)
+    cases = junit(report)["release 1 on the plain database"]
+    assert {test: len(case) for test, case in cases.items() if len(case)} == {}
 
 
 def test_a_plain_rename_fails_release_1s_tests_named_with_the_cause(pg_server, tmp_path):

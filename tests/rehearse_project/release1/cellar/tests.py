@@ -2,8 +2,10 @@
 back database: ORM reads and writes, fixtures, committed writes from a thread, and the
 colour of every connection."""
 
+import os
 import threading
 
+from django.conf import settings
 from django.db import connection, connections
 from django.test import TestCase, TransactionTestCase
 
@@ -26,6 +28,13 @@ def legacy_schema_exists() -> bool:
             "SELECT count(*) FROM pg_namespace WHERE nspname = %s", [f"compat_{conf.colour()}"]
         )
         return cursor.fetchone()[0] == 1
+
+
+class Settings(TestCase):
+    def test_the_settings_its_runner_would_use(self):
+        """REHEARSE_SETTINGS, where set, names the settings module the suite must run with."""
+        expected = os.environ.get("REHEARSE_SETTINGS", settings.SETTINGS_MODULE)
+        self.assertEqual(settings.SETTINGS_MODULE, expected)
 
 
 class Bottles(TestCase):
