@@ -36,6 +36,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from django.conf import settings as django_settings
+from django.db import DatabaseError
 
 from . import conf, live, naming
 from .errors import RehearsalFailed
@@ -417,6 +418,18 @@ class Rehearsal:
     def create(self, name: str, template: str | None = None) -> None:
         """Database ``name``, empty or a copy of ``template``, in place of any of that name
         (``refuse_foreign`` has said it may go)."""
+        try:
+            self._create(name, template)
+        except DatabaseError as exc:
+            user = self.connection.settings_dict.get("USER") or "(the default role)"
+            raise RehearsalFailed(
+                f"Could not create the rehearsal's database {name!r} as role {user!r}: "
+                f"{str(exc).strip()}. Give that role CREATEDB (`ALTER ROLE ... CREATEDB`; "
+                "Django's test runner needs it too), or pass --database an alias whose "
+                "role has it."
+            ) from exc
+
+    def _create(self, name: str, template: str | None) -> None:
         with self.connection.creation._nodb_cursor() as cursor:
             quoted = ident(name)
             cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")

@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from django.core.management import call_command
+from psycopg.conninfo import make_conninfo
 
 from compat_views import rehearse
 from compat_views.errors import RolloutConflict
@@ -309,6 +310,22 @@ def test_sigterm_mid_rehearsal_removes_the_database_and_the_worktree(pg_server, 
     assert "Traceback" not in message, message
     assert admin_databases(pg_server) == []
     assert len(git("worktree", "list", cwd=repository).splitlines()) == 1
+
+
+def test_a_role_without_createdb_gets_one_message(pg_server):
+    admin(pg_server, "CREATE ROLE rehearse_nocreatedb LOGIN PASSWORD 'rehearse'")
+    dsn = make_conninfo(pg_server.conninfo(), user="rehearse_nocreatedb", password="rehearse")
+    try:
+        done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), REHEARSE_DSN=dsn)
+    finally:
+        admin(pg_server, "DROP ROLE rehearse_nocreatedb")
+
+    assert done.returncode == 1, output(done)
+    assert (
+        "RehearsalFailed: Could not create the rehearsal's database 'test_cellar' as role "
+        "'rehearse_nocreatedb': permission denied to create database. Give that role CREATEDB"
+    ) in done.stderr, output(done)
+    assert "Traceback" not in done.stderr, output(done)
 
 
 def flush(database: str, **options) -> None:
