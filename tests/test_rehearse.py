@@ -333,13 +333,30 @@ def flush(database: str, **options) -> None:
     call_command("flush", database=database, inhibit_post_migrate=True, verbosity=0, **options)
 
 
-def test_a_suite_that_recreates_the_database_is_refused(pg_server, tmp_path):
-    """pytest-django's --create-db would run release 1's suite on a database of its own
-    making, not the expanded one: the rehearsal stops, and drops the database."""
+def release1_with_addopts(tmp_path: Path, addopts: str) -> Path:
+    """A copy of release 1 whose pytest.ini has ``addopts``."""
     release1 = tmp_path / "release1"
     shutil.copytree(RELEASE1, release1, symlinks=False)
     ini = release1 / "pytest.ini"
-    ini.write_text(ini.read_text() + "addopts = --create-db\n")
+    ini.write_text(ini.read_text() + f"addopts = {addopts}\n")
+    return release1
+
+
+def test_nomigrations_in_addopts_is_overridden(pg_server, tmp_path):
+    """pytest-django's --nomigrations would make the tables from the models, which clash
+    with the legacy views: every test of the expanded run failed, blamed on release 2."""
+    release1 = release1_with_addopts(tmp_path, "--nomigrations")
+
+    done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), cwd=release1)
+
+    assert done.returncode == 0, output(done)
+    assert "--reuse-db --migrations" in done.stdout
+
+
+def test_a_suite_that_recreates_the_database_is_refused(pg_server, tmp_path):
+    """pytest-django's --create-db would run release 1's suite on a database of its own
+    making, not the expanded one: the rehearsal stops, and drops the database."""
+    release1 = release1_with_addopts(tmp_path, "--create-db")
 
     done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), cwd=release1)
 
