@@ -14,7 +14,9 @@ named as Django's test runner names the alias's test database, so the suites reu
 3. ``compat rollback``; release 1's suite once more;
 4. (``--reverse``) release 2's suite on a database release 2 alone migrated: its plain results.
 
-A test fails because of the rollout only if it passes in the plain run of its suite.
+Each suite starts from a copy of the database as the last ``migrate`` left it, as in CI on
+a fresh test database. A test fails because of the rollout only if it passes in the plain
+run of its suite.
 The plan lives apart from the execution: which failures count, which operation caused
 each, the table and the JUnit XML are pure functions over plain data.
 """
