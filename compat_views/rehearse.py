@@ -365,7 +365,7 @@ class Rehearsal:
         """
         self.manage(self.old, "migrate", "--noinput")
         self.keep()
-        report.phases.append(self.suite(self.old, PLAIN))
+        report.phases.append(self.plain(self.old, report))
         self.restore()
         report.operations = json.loads(self.child(self.new, "plan").stdout)
         self.manage(self.new, "migrate", "--noinput")
@@ -383,8 +383,30 @@ class Rehearsal:
         if reverse:
             self.create(self.name)
             self.manage(self.new, "migrate", "--noinput")
-            report.phases.append(self.suite(self.new, PLAIN))
+            report.phases.append(self.plain(self.new, report))
         return report
+
+    def plain(self, release: Release, report: Report) -> Phase:
+        """The plain run of ``release``'s suite, which its other runs count against.
+
+        A suite that passes no test there (it cannot be imported, say) would make every
+        rollout look safe: the rehearsal stops. Tests failing there are not rehearsed.
+        """
+        phase = self.suite(release, PLAIN)
+        failing = [result for result in phase.results.values() if result.outcome in FAILING]
+        if not any(result.outcome == PASSED for result in phase.results.values()):
+            first = f": {sql_error(failing[0].message)}" if failing else ""
+            raise RehearsalFailed(
+                f"{release.label}'s test suite ({release.runner}) passed no test on the plain "
+                f"database ({len(failing)} failed{first}), so the rehearsal would prove "
+                f"nothing: make it pass in {release.directory} first, then rehearse again."
+            )
+        if failing:
+            report.notes.append(
+                f"{len(failing)} test(s) of {release.label} fail on the plain database too: "
+                "not rehearsed."
+            )
+        return phase
 
     def manage(self, release: Release, *args: str) -> None:
         """A ``manage.py`` command of ``release`` on the alias (``migrate`` and ``compat``

@@ -312,6 +312,25 @@ def test_sigterm_mid_rehearsal_removes_the_database_and_the_worktree(pg_server, 
     assert len(git("worktree", "list", cwd=repository).splitlines()) == 1
 
 
+def test_a_suite_that_passes_nothing_on_the_plain_database_stops_the_rehearsal(pg_server, tmp_path):
+    """A suite that cannot even be imported fails the same way in every run, so no
+    failure was rollout-caused: the plain RenameField passed with exit status 0."""
+    release1 = tmp_path / "release1"
+    shutil.copytree(RELEASE1, release1, symlinks=False)
+    tests = release1 / "cellar" / "tests.py"
+    tests.write_text(tests.read_text().replace("import threading\n", "import no_such_module\n"))
+
+    done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_rename"), cwd=release1)
+
+    assert done.returncode == 1, output(done)
+    assert (
+        "RehearsalFailed: release 1's test suite (pytest) passed no test on the plain database "
+        "(1 failed: ModuleNotFoundError: No module named 'no_such_module'), so the rehearsal "
+        "would prove nothing"
+    ) in done.stderr, output(done)
+    assert admin_databases(pg_server) == []
+
+
 def test_a_role_without_createdb_gets_one_message(pg_server):
     admin(pg_server, "CREATE ROLE rehearse_nocreatedb LOGIN PASSWORD 'rehearse'")
     dsn = make_conninfo(pg_server.conninfo(), user="rehearse_nocreatedb", password="rehearse")
