@@ -14,7 +14,9 @@ named as Django's test runner names the alias's test database, so the suites reu
 3. ``compat rollback``; release 1's suite once more;
 4. (``--reverse``) release 2's suite on a database release 2 alone migrated: its plain results.
 
-A test fails because of the rollout only if it passes in the plain run of its suite.
+Each suite starts from a copy of the database as the last ``migrate`` left it, as in CI on
+a fresh test database. A test fails because of the rollout only if it passes in the plain
+run of its suite.
 The plan lives apart from the execution: which failures count, which operation caused
 each, the table and the JUnit XML are pure functions over plain data.
 """
@@ -24,9 +26,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -34,10 +38,12 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from django.conf import settings as django_settings
+from django.db import DatabaseError
 
 from . import conf, live, naming
 from .errors import RehearsalFailed
 from .rehearse_child import RESULTS_ENV
+from .sql import ident
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 FAILING = frozenset({FAILED, ERROR})
@@ -302,15 +308,24 @@ class Release:
 
     @classmethod
     def at(
-        cls, label: str, directory: Path, colour: str, runner: str | None, default_settings: str
+        cls,
+        label: str,
+        directory: Path,
+        colour: str,
+        runner: str | None,
+        settings: str,
+        *,
+        chosen: bool,
     ) -> Release:
-        """The release checked out in ``directory``: its manage.py's settings module (else
-        ``default_settings``), and ``runner`` or the one its files configure."""
+        """The release checked out in ``directory``: its settings module is ``settings``
+        if ``chosen`` (the one the caller's environment names), else its manage.py's
+        default (else ``settings``); its runner ``runner`` or the one its files configure."""
         if not (directory / "manage.py").is_file():
             raise RehearsalFailed(
                 f"{directory} has no manage.py: pass --new the directory of release 2's manage.py."
             )
-        settings = settings_module((directory / "manage.py").read_text()) or default_settings
+        default = settings_module((directory / "manage.py").read_text())
+        settings = settings if chosen else default or settings
         runner = runner or ("pytest" if pytest_configured(directory) else "django")
         return cls(label, directory.resolve(), settings, runner, colour)
 
@@ -322,75 +337,150 @@ class Rehearsal:
         self.connection = connection
         self.alias = connection.alias
         self.name = name
+        self.copy = copy_name(name)
         self.old, self.new = old, new
         self.stream = stream
         self.scratch = Path(tempfile.gettempdir())  # each run's own directory, in ``run``
 
     def run(self, reverse: bool, clobber: bool) -> Report:
-        """The steps in order; the database and the results files go whatever happens."""
-        self.create(clobber)
+        """The steps in order; the databases and the results files go whatever happens."""
+        for name in (self.name, self.copy):
+            self.refuse_foreign(name, clobber)
+        self.create(self.name)
         with tempfile.TemporaryDirectory(prefix="compat-rehearse-") as scratch:
             self.scratch = Path(scratch)
             try:
                 return self.steps(Report(), reverse)
             finally:
-                self.drop()
+                self.drop(self.name)
+                self.drop(self.copy)
 
     def steps(self, report: Report, reverse: bool) -> Report:
-        """Steps 1 to 4 of the module's docstring, each run's results added to ``report``."""
-        self.child(self.old, "manage", "migrate", "--noinput")
-        report.phases.append(self.suite(self.old, PLAIN))
+        """Steps 1 to 4 of the module's docstring, each run's results added to ``report``.
+
+        Each suite starts from the database as migrations left it (``keep`` then
+        ``restore``), as in a CI run on a fresh test database: a suite's
+        ``TransactionTestCase`` flushes would otherwise take the rows of data migrations
+        and ``post_migrate`` from the next run, which would fail where the plain run passed.
+        """
+        self.manage(self.old, "migrate", "--noinput")
+        self.keep()
+        report.phases.append(self.plain(self.old, report))
+        self.restore()
         report.operations = json.loads(self.child(self.new, "plan").stdout)
-        self.child(self.new, "manage", "migrate", "--noinput")
+        self.manage(self.new, "migrate", "--noinput")
+        self.keep()
         report.phases.append(self.suite(self.old, EXPANDED))
         if reverse:
+            self.restore()
             report.phases.append(self.suite(self.new, EXPANDED))
         if any(op["compat"] for op in report.operations):
-            self.child(self.new, "manage", "compat", "rollback", "--force")
+            self.restore()
+            self.manage(self.new, "compat", "rollback", "--force")
             report.phases.append(self.suite(self.old, ROLLED_BACK))
         else:
             report.notes.append("Release 2 applied no compat operation: no rollout to roll back.")
         if reverse:
-            self.drop()
-            self.create(clobber=False)
-            self.child(self.new, "manage", "migrate", "--noinput")
-            report.phases.append(self.suite(self.new, PLAIN))
+            self.create(self.name)
+            self.manage(self.new, "migrate", "--noinput")
+            report.phases.append(self.plain(self.new, report))
         return report
+
+    def plain(self, release: Release, report: Report) -> Phase:
+        """The plain run of ``release``'s suite, which its other runs count against.
+
+        A suite that passes no test there (it cannot be imported, say) would make every
+        rollout look safe: the rehearsal stops. Tests failing there are not rehearsed.
+        """
+        phase = self.suite(release, PLAIN)
+        failing = [result for result in phase.results.values() if result.outcome in FAILING]
+        if not any(result.outcome == PASSED for result in phase.results.values()):
+            first = f": {sql_error(failing[0].message)}" if failing else ""
+            raise RehearsalFailed(
+                f"{release.label}'s test suite ({release.runner}) passed no test on the plain "
+                f"database ({len(failing)} failed{first}), so the rehearsal would prove "
+                f"nothing: make it pass in {release.directory} first, then rehearse again."
+            )
+        if failing:
+            report.notes.append(
+                f"{len(failing)} test(s) of {release.label} fail on the plain database too: "
+                "not rehearsed."
+            )
+        return phase
+
+    def manage(self, release: Release, *args: str) -> None:
+        """A ``manage.py`` command of ``release`` on the alias (``migrate`` and ``compat``
+        act on ``default`` unless told: with ``--database other``, the real database)."""
+        self.child(release, "manage", *args, "--database", self.alias)
 
     def say(self, text: str) -> None:
         if self.stream is not None:
             self.stream.write(text)
 
-    def comment(self) -> tuple[str | None] | None:
+    def comment(self, name: str) -> tuple[str | None] | None:
         """The database's comment (MARKER on one the rehearsal made); None: no database."""
         with self.connection.creation._nodb_cursor() as cursor:
             cursor.execute(
                 "SELECT pg_catalog.shobj_description(oid, 'pg_database') "
                 "FROM pg_catalog.pg_database WHERE datname = %s",
-                [self.name],
+                [name],
             )
             return cursor.fetchone()
 
-    def create(self, clobber: bool) -> None:
-        row = self.comment()
+    def refuse_foreign(self, name: str, clobber: bool) -> None:
+        """Stop before any change if database ``name`` exists and the rehearsal did not make
+        it, unless ``clobber`` lets it go."""
+        row = self.comment(name)
+        if row is not None and row[0] != MARKER and not clobber:
+            raise RehearsalFailed(
+                f"Database {name!r} exists and compat rehearse did not create it (the "
+                f"rehearsal works in {self.name!r}, the test database of {self.alias!r}, "
+                f"and in {self.copy!r}): drop it, or pass --clobber to let the rehearsal "
+                "drop it. Nothing was changed."
+            )
+
+    def create(self, name: str, template: str | None = None) -> None:
+        """Database ``name``, empty or a copy of ``template``, in place of any of that name
+        (``refuse_foreign`` has said it may go)."""
+        try:
+            self._create(name, template)
+        except DatabaseError as exc:
+            user = self.connection.settings_dict.get("USER") or "(the default role)"
+            raise RehearsalFailed(
+                f"Could not create the rehearsal's database {name!r} as role {user!r}: "
+                f"{str(exc).strip()}. Give that role CREATEDB (`ALTER ROLE ... CREATEDB`; "
+                "Django's test runner needs it too), or pass --database an alias whose "
+                "role has it."
+            ) from exc
+
+    def _create(self, name: str, template: str | None) -> None:
         with self.connection.creation._nodb_cursor() as cursor:
-            if row is not None and row[0] != MARKER and not clobber:
-                raise RehearsalFailed(
-                    f"Database {self.name!r} exists and compat rehearse did not create it (it is "
-                    f"the test database of {self.alias!r}): drop it, or pass --clobber to let "
-                    "the rehearsal drop it. Nothing was changed."
+            quoted = ident(name)
+            cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+            if template is None:
+                cursor.execute(f"CREATE DATABASE {quoted}")
+            else:
+                # a copy needs its source without sessions: a child's may still be closing
+                cursor.execute(
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()",
+                    [template],
                 )
-            quoted = self.connection.ops.quote_name(self.name)
-            if row is not None:
-                cursor.execute(f"DROP DATABASE {quoted} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {quoted}")
+                source = ident(template)
+                cursor.execute(f"CREATE DATABASE {quoted} TEMPLATE {source}")
             cursor.execute(f"COMMENT ON DATABASE {quoted} IS %s", [MARKER])
 
-    def drop(self) -> None:
+    def keep(self) -> None:
+        """Copy the database as the last migrate left it, for ``restore``."""
+        self.create(self.copy, template=self.name)
+
+    def restore(self) -> None:
+        """The database back as ``keep`` copied it, undoing what a suite's tests wrote."""
+        self.create(self.name, template=self.copy)
+
+    def drop(self, name: str) -> None:
         with self.connection.creation._nodb_cursor() as cursor:
-            cursor.execute(
-                f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(self.name)} WITH (FORCE)"
-            )
+            cursor.execute(f"DROP DATABASE IF EXISTS {ident(name)} WITH (FORCE)")
 
     def environment(self, release: Release, **extra: str) -> dict[str, str]:
         """The caller's environment with the release's settings module and colour forced,
@@ -429,12 +519,15 @@ class Rehearsal:
         stem = re.sub(r"\W", "_", f"{release.label} {phase}")
         results = self.scratch / f"{stem}.{'xml' if release.runner == 'pytest' else 'json'}"
         if release.runner == "pytest":
-            args = ["-p", "no:cacheprovider", "--reuse-db", "-q", f"--junitxml={results}"]
+            # --migrations over a --nomigrations in addopts: tables made from the models
+            # would clash with the legacy views (and say nothing of the migrations)
+            args = ["-p", "no:cacheprovider", "--reuse-db", "--migrations", "-q"]
+            args.append(f"--junitxml={results}")
             done = self.child(release, "pytest", *args, check=False)
         else:
             args = ["test", "--keepdb", "--noinput", "--testrunner", f"{CHILD}.RecordingRunner"]
             done = self.child(release, "manage", *args, check=False, **{RESULTS_ENV: str(results)})
-        if self.comment() != (MARKER,):
+        if self.comment(self.name) != (MARKER,):
             raise RehearsalFailed(
                 f"{release.label}'s test suite ({release.runner}) dropped or re-created the "
                 f"database {self.name!r} instead of reusing it, so its results say nothing of "
@@ -452,6 +545,14 @@ class Rehearsal:
         else:
             parsed = {test: Result(**value) for test, value in json.loads(text).items()}
         return Phase(phase, release.label, parsed)
+
+
+def copy_name(name: str) -> str:
+    """The name of the database that keeps a copy of ``name`` (at most 63 bytes)."""
+    suffix = "_rehearsal_copy"
+    while len((name + suffix).encode()) > 63:
+        name = name[:-1]
+    return name + suffix
 
 
 def tail(done: subprocess.CompletedProcess[str]) -> str:
@@ -506,9 +607,38 @@ def rehearse(
         )
     here = Path.cwd()
     legacy = conf.colour(connection.settings_dict) or conf.colours()[0]
-    settings = django_settings.SETTINGS_MODULE
-    old = Release.at("release 1", here, legacy, runner, settings)
+    settings = django_settings.SETTINGS_MODULE  # what this manage.py ran with
+    old = Release.at("release 1", here, legacy, runner, settings, chosen=True)
+    exported = settings != settings_module((here / "manage.py").read_text())
     name = connection.creation._get_test_db_name()
-    with checkout(here, new_rev) if new_rev else nullcontext(Path(new)) as directory:
-        release = Release.at("release 2", directory, live.next_colours(legacy)[0], runner, settings)
-        return Rehearsal(connection, name, old, release, stream).run(reverse, clobber)
+    with interruptible(name):
+        with checkout(here, new_rev) if new_rev else nullcontext(Path(new)) as directory:
+            colour = live.next_colours(legacy)[0]
+            release = Release.at("release 2", directory, colour, runner, settings, chosen=exported)
+            return Rehearsal(connection, name, old, release, stream).run(reverse, clobber)
+
+
+@contextmanager
+def interruptible(name: str) -> Iterator[None]:
+    """Ctrl-C, and SIGTERM (a cancelled CI job) as Ctrl-C, end the rehearsal as one message.
+
+    Python's default SIGTERM ends the process at once, leaving the database and a
+    ``--new-rev`` worktree behind; as a KeyboardInterrupt it kills the running child and
+    the cleanup runs.
+    """
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise RehearsalFailed(
+            f"The rehearsal was interrupted; its database {name!r} and temporary files are "
+            "removed. Run it again to get its results."
+        ) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

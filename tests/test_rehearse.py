@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from django.core.management import call_command
+from psycopg.conninfo import make_conninfo
 
 from compat_views import rehearse
 from compat_views.errors import RolloutConflict
@@ -34,17 +36,23 @@ PROJECT = Path(__file__).resolve().parent / "rehearse_project"
 RELEASE1 = PROJECT / "release1"
 RUN_TIMEOUT_S = 300
 RELEASE1_TESTS = {
+    "cellar.tests.Settings.test_the_settings_its_runner_would_use",
     "cellar.tests.Bottles.test_label_round_trip",
     "cellar.tests.Bottles.test_vintage_year",
     "cellar.tests.Bottles.test_non_vintage",
+    "cellar.tests.Seeded.test_the_shelf_of_the_data_migration",
     "cellar.tests.Fixtures.test_new_rows_take_the_keys_after_the_fixtures",
     "cellar.tests.Committed.test_a_thread_writes",
     "cellar.tests.Committed.test_b_the_table_was_emptied",
     "cellar.tests.Committed.test_every_connection_is_the_legacy_colour",
+    "cellar.tests.OnlyCellar.test_a_writes",
+    "cellar.tests.OnlyCellar.test_b_the_table_was_emptied",
 }
 
 
-def run_rehearse(pg_server, *args: str, cwd: Path = RELEASE1) -> subprocess.CompletedProcess:
+def run_rehearse(
+    pg_server, *args: str, cwd: Path = RELEASE1, **extra: str
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_VIEWS_")}
     env.update(
         DJANGO_SETTINGS_MODULE="rehearse_settings",
@@ -52,6 +60,7 @@ def run_rehearse(pg_server, *args: str, cwd: Path = RELEASE1) -> subprocess.Comp
         PYTHONDONTWRITEBYTECODE="1",  # leave no __pycache__ in the fixture's trees
         REHEARSE_DSN=pg_server.conninfo(),
     )
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "django", "compat", "rehearse", *args],
         cwd=cwd,
@@ -63,12 +72,10 @@ def run_rehearse(pg_server, *args: str, cwd: Path = RELEASE1) -> subprocess.Comp
     )
 
 
-def admin_databases(pg_server) -> list[tuple]:
+def admin_databases(pg_server, name: str = "test_cellar") -> list[tuple]:
     """Whether the rehearsal's database is there (it should be gone after each run)."""
     with psycopg.connect(pg_server.conninfo()) as conn:
-        return conn.execute(
-            "SELECT datname FROM pg_database WHERE datname = 'test_cellar'"
-        ).fetchall()
+        return conn.execute("SELECT datname FROM pg_database WHERE datname = %s", [name]).fetchall()
 
 
 def output(done: subprocess.CompletedProcess) -> str:
@@ -124,6 +131,34 @@ def test_a_safe_release_breaks_no_test_before_or_after_rollback(pg_server, tmp_p
     assert admin_databases(pg_server) == []
 
 
+@pytest.mark.parametrize("runner", ["django", "pytest"])
+def test_each_suite_runs_with_the_settings_its_runner_would_use(pg_server, tmp_path, runner):
+    """``manage.py`` takes an exported DJANGO_SETTINGS_MODULE over its default, and
+    pytest-django its ini's over manage.py's: before, each child ran with manage.py's."""
+    for release in ("release1", "release2_safe"):
+        shutil.copytree(PROJECT / release, tmp_path / release, symlinks=False)
+        (tmp_path / release / "ci_settings.py").write_text(
+            '"""Settings of a CI run."""\n\nfrom rehearse_settings import *  # noqa: F403\n'
+        )
+    ini = tmp_path / "release1" / "pytest.ini"
+    ini.write_text(ini.read_text().replace("= rehearse_settings", "= ci_settings"))
+    exported = {"DJANGO_SETTINGS_MODULE": "ci_settings"} if runner == "django" else {}
+    report = tmp_path / "rehearse.xml"
+
+    done = run_rehearse(
+        pg_server,
+        *("--new", str(tmp_path / "release2_safe"), "--runner", runner),
+        *("--junit-xml", str(report)),
+        cwd=tmp_path / "release1",
+        REHEARSE_SETTINGS="ci_settings",
+        **exported,
+    )
+
+    assert done.returncode == 0, output(done)
+    cases = junit(report)["release 1 on the plain database"]
+    assert {test: len(case) for test, case in cases.items() if len(case)} == {}
+
+
 def test_a_plain_rename_fails_release_1s_tests_named_with_the_cause(pg_server, tmp_path):
     report = tmp_path / "rehearse.xml"
     done = run_rehearse(
@@ -155,9 +190,9 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout.strip()
 
 
-def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
-    """Release 2 is a commit of release 1's repository; its AlterCompatColumn casts the
-    text vintage to an integer, which works for "2010" and fails for "NV"."""
+def repository_of_two_releases(tmp_path: Path) -> tuple[Path, str]:
+    """A git repository with release 1 checked out in ``shop``, and release 2's commit:
+    release 1 with release2_badup's model and migration."""
     repository = tmp_path / "repository"
     shutil.copytree(RELEASE1, repository / "shop", symlinks=False)
     git("init", "-q", cwd=repository)
@@ -172,6 +207,13 @@ def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
     git("commit", "-qm", "release 2", cwd=repository)
     release2 = git("rev-parse", "HEAD", cwd=repository)
     git("checkout", "-q", "HEAD~1", cwd=repository)
+    return repository, release2
+
+
+def test_an_up_wrong_for_some_rows_from_a_git_revision(pg_server, tmp_path):
+    """Release 2 is a commit of release 1's repository; its AlterCompatColumn casts the
+    text vintage to an integer, which works for "2010" and fails for "NV"."""
+    repository, release2 = repository_of_two_releases(tmp_path)
 
     done = run_rehearse(
         pg_server, "--new-rev", release2, "--runner", "django", cwd=repository / "shop"
@@ -211,18 +253,129 @@ def test_a_database_rehearse_did_not_create_is_refused_unless_clobbered(pg_serve
         admin(pg_server, "DROP DATABASE IF EXISTS test_cellar")
 
 
+def test_another_alias_is_rehearsed_and_the_default_database_left_alone(pg_server):
+    """With --database, every migrate and rollback acts on that alias's test database: the
+    real ``default`` database (``shop``) gets no table. The suite's tests use ``default``,
+    so they run on the runner's own test database of it (``test_shop``), which the
+    rehearsal does not restore between runs: the data migration's row is gone after the
+    plain run, as the README says."""
+    admin(pg_server, "CREATE DATABASE shop")
+    try:
+        done = run_rehearse(
+            pg_server,
+            *("--new", str(PROJECT / "release2_safe"), "--database", "cellar"),
+            REHEARSE_CELLAR_ALIAS="cellar",
+        )
+        assert "rolled back  release 1" in done.stdout, output(done)  # it ran through
+        with psycopg.connect(pg_server.conninfo("shop")) as conn:
+            tables = conn.execute("SELECT relname FROM pg_class WHERE relkind = 'r'").fetchall()
+        assert [t for (t,) in tables if not t.startswith(("pg_", "sql_"))] == []
+        assert admin_databases(pg_server) == []
+    finally:
+        admin(pg_server, "DROP DATABASE shop")
+        admin(pg_server, "DROP DATABASE IF EXISTS test_shop")
+
+
+def test_sigterm_mid_rehearsal_removes_the_database_and_the_worktree(pg_server, tmp_path):
+    """A cancelled CI job sends SIGTERM: Python's default would end the process there,
+    leaving the expanded database and the --new-rev worktree behind."""
+    repository, release2 = repository_of_two_releases(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_VIEWS_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="rehearse_settings",
+        PYTHONPATH=str(ROOT),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        REHEARSE_DSN=pg_server.conninfo(),
+    )
+    with (tmp_path / "stderr").open("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "django", "compat", "rehearse", "--new-rev", release2],
+            cwd=repository / "shop",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        for line in process.stdout:  # until release 1's suite runs on the expanded database
+            if "release_1_expanded" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        process.stdout.read()
+        assert process.wait(timeout=RUN_TIMEOUT_S) == 1
+        stderr.seek(0)
+        message = stderr.read()
+
+    assert "RehearsalFailed: The rehearsal was interrupted; its database 'test_cellar'" in message
+    assert "Traceback" not in message, message
+    assert admin_databases(pg_server) == []
+    assert len(git("worktree", "list", cwd=repository).splitlines()) == 1
+
+
+def test_a_suite_that_passes_nothing_on_the_plain_database_stops_the_rehearsal(pg_server, tmp_path):
+    """A suite that cannot even be imported fails the same way in every run, so no
+    failure was rollout-caused: the plain RenameField passed with exit status 0."""
+    release1 = tmp_path / "release1"
+    shutil.copytree(RELEASE1, release1, symlinks=False)
+    tests = release1 / "cellar" / "tests.py"
+    tests.write_text(tests.read_text().replace("import threading\n", "import no_such_module\n"))
+
+    done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_rename"), cwd=release1)
+
+    assert done.returncode == 1, output(done)
+    assert (
+        "RehearsalFailed: release 1's test suite (pytest) passed no test on the plain database "
+        "(1 failed: ModuleNotFoundError: No module named 'no_such_module'), so the rehearsal "
+        "would prove nothing"
+    ) in done.stderr, output(done)
+    assert admin_databases(pg_server) == []
+
+
+def test_a_role_without_createdb_gets_one_message(pg_server):
+    admin(pg_server, "CREATE ROLE rehearse_nocreatedb LOGIN PASSWORD 'rehearse'")
+    dsn = make_conninfo(pg_server.conninfo(), user="rehearse_nocreatedb", password="rehearse")
+    try:
+        done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), REHEARSE_DSN=dsn)
+    finally:
+        admin(pg_server, "DROP ROLE rehearse_nocreatedb")
+
+    assert done.returncode == 1, output(done)
+    assert (
+        "RehearsalFailed: Could not create the rehearsal's database 'test_cellar' as role "
+        "'rehearse_nocreatedb': permission denied to create database. Give that role CREATEDB"
+    ) in done.stderr, output(done)
+    assert "Traceback" not in done.stderr, output(done)
+
+
 def flush(database: str, **options) -> None:
     """flush as TransactionTestCase calls it (this test database has no content types)."""
     call_command("flush", database=database, inhibit_post_migrate=True, verbosity=0, **options)
 
 
-def test_a_suite_that_recreates_the_database_is_refused(pg_server, tmp_path):
-    """pytest-django's --create-db would run release 1's suite on a database of its own
-    making, not the expanded one: the rehearsal stops, and drops the database."""
+def release1_with_addopts(tmp_path: Path, addopts: str) -> Path:
+    """A copy of release 1 whose pytest.ini has ``addopts``."""
     release1 = tmp_path / "release1"
     shutil.copytree(RELEASE1, release1, symlinks=False)
     ini = release1 / "pytest.ini"
-    ini.write_text(ini.read_text() + "addopts = --create-db\n")
+    ini.write_text(ini.read_text() + f"addopts = {addopts}\n")
+    return release1
+
+
+def test_nomigrations_in_addopts_is_overridden(pg_server, tmp_path):
+    """pytest-django's --nomigrations would make the tables from the models, which clash
+    with the legacy views: every test of the expanded run failed, blamed on release 2."""
+    release1 = release1_with_addopts(tmp_path, "--nomigrations")
+
+    done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), cwd=release1)
+
+    assert done.returncode == 0, output(done)
+    assert "--reuse-db --migrations" in done.stdout
+
+
+def test_a_suite_that_recreates_the_database_is_refused(pg_server, tmp_path):
+    """pytest-django's --create-db would run release 1's suite on a database of its own
+    making, not the expanded one: the rehearsal stops, and drops the database."""
+    release1 = release1_with_addopts(tmp_path, "--create-db")
 
     done = run_rehearse(pg_server, "--new", str(PROJECT / "release2_safe"), cwd=release1)
 

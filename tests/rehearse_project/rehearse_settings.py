@@ -3,6 +3,7 @@
 | variable | meaning |
 |---|---|
 | REHEARSE_DSN | libpq connection string of the server (its database is not used) |
+| REHEARSE_CELLAR_ALIAS | if set, the cellar is this alias's, and ``default`` is database ``shop`` |
 
 The project's database is ``cellar``; ``compat rehearse`` works in ``test_cellar``, the
 name Django's test runner and pytest-django give its test database.
@@ -15,5 +16,11 @@ from compat_views.testing.postgres import server_from_dsn
 SECRET_KEY = "compat-views-rehearse"
 USE_TZ = True
 INSTALLED_APPS = ["django.contrib.contenttypes", "compat_views", "cellar"]
-DATABASES = {"default": server_from_dsn(os.environ["REHEARSE_DSN"]).django_settings("cellar")}
+DATABASE = server_from_dsn(os.environ["REHEARSE_DSN"]).django_settings
+DATABASES = {"default": DATABASE("cellar")}
+if os.environ.get("REHEARSE_CELLAR_ALIAS"):
+    DATABASES = {
+        "default": DATABASE("shop"),
+        os.environ["REHEARSE_CELLAR_ALIAS"]: DATABASE("cellar"),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -5,6 +5,7 @@ from django.db import models
 
 class Shelf(models.Model):
     name = models.CharField(max_length=50)
+    position = models.IntegerField(default=0)
 
 
 class Bottle(models.Model):

@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
             "bottle", "name_length", models.IntegerField(default=0), up="length(label)"
         ),
         RenameCompatColumn("bottle", "label", "name"),
+        AddCompatColumn("shelf", "position", models.IntegerField(default=0), up="0"),
         migrations.CreateModel(
             name="Tasting",
             fields=[
