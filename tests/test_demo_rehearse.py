@@ -153,6 +153,8 @@ def test_an_interrupted_rehearsal_leaves_no_process_and_no_database(pg_server):
     marker = f"demo-rehearse-{uuid.uuid4()}"
     process = subprocess.Popen(
         demo_command(),
+        # A run from a background job inherits SIGINT ignored, and the demo keeps it so.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         cwd=REPO_ROOT,
         env=demo_environment(pg_server, marker),
         stdout=subprocess.PIPE,
