@@ -57,3 +57,12 @@ class BackfillFailed(CompatError):
 class ConnectionLost(CompatError):
     """The server went away mid-command (a restart, a failover, a cut network); every
     step is whole or not done, so running the command again goes on from there."""
+
+
+class RehearsalFailed(CompatError):
+    """A step of ``compat rehearse`` failed (a command, not a test); nothing is left behind."""
+
+
+class RolloutBreaksRelease(CompatError):
+    """``compat rehearse`` found tests of the serving release that fail only because of the
+    rollout."""

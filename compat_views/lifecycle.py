@@ -890,7 +890,12 @@ def build_constraints(alias: str) -> int:
                         editor.execute(drop, params=None)
                 try:
                     for statement in statements:
-                        sql.execute_concurrently(editor, statement, undo_failed=drop)
+                        sql.execute_concurrently(
+                            editor,
+                            statement,
+                            undo_failed=drop,
+                            on=[sql.ident(touched.schema, touched.table)],
+                        )
                 except IntegrityError as exc:
                     raise InvalidOperation(
                         f"Building {item['kind']} {item['name']} on {touched.table}."
@@ -928,7 +933,8 @@ def _build_on_partitions(editor, touched: TouchedTable, column: str, item: dict)
             if state == "invalid":
                 editor.execute(drop, params=None)
             if state != "valid":
-                sql.execute_concurrently(editor, build, undo_failed=drop)
+                on = [sql.ident(part.schema, part.name)]
+                sql.execute_concurrently(editor, build, undo_failed=drop, on=on)
         else:
             sql.execute_concurrently(editor, build)
         parent = index_of[part.parent_schema, part.parent]
@@ -963,7 +969,9 @@ def complete(alias: str, force: bool = False) -> Rollout:
             touched = operation.touched
             try:
                 sql.execute_all(
-                    editor, ddl.prepare(touched.schema, touched.table, operation.spec, names)
+                    editor,
+                    ddl.prepare(touched.schema, touched.table, operation.spec, names),
+                    on=[sql.ident(touched.schema, touched.table)],
                 )
             except IntegrityError as exc:
                 args = (touched.schema, touched.table, operation.spec, names)

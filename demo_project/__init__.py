@@ -9,4 +9,6 @@ other, until ``compat complete`` or ``compat rollback``.
 
 Run it from the repository root with ``python -m demo_project [--rollback] [--quick]
 [--json PATH] [--html PATH]``; the README ("The demo by hand") has the same rollout by hand.
+``python -m demo_project --rehearse [--reverse]`` runs no walkthrough: it rehearses the
+rollout with release 1's own test suite (``manage.py compat rehearse``).
 """

@@ -1,9 +1,15 @@
-"""``python -m demo_project [--rollback] [--quick] [--json PATH] [--html PATH]``.
+"""``python -m demo_project [--rollback] [--quick] [--json PATH] [--html PATH]``, or
+``python -m demo_project --rehearse [--reverse]``.
 
 Runs the walkthrough, prints the summary, writes the HTML report (and the JSON result if
 asked), and exits 0 only when no request failed and every written row was read back as
 written. ``--break-trigger`` is left out of ``--help`` on purpose: it is for testing the
 checker (it makes the sync trigger a no-op right after the expand, so the run must fail).
+
+``--rehearse`` runs no walkthrough: release 1's suite is rehearsed against release 2
+(``rehearsal``), and the rehearsal's exit status is the demo's. ``--new PATH``, also left
+out of ``--help``, rehearses another release 2 instead, for testing that a rehearsal of an
+unsafe one fails.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from . import report
+from . import rehearsal, report
 from .walkthrough import Options, main, passed
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -51,7 +57,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with --quick demo_project/out/report-quick.html)",
     )
     parser.add_argument("--break-trigger", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="no walkthrough: run release 1's test suite on a database release 2 expanded, "
+        "then rolled back (`manage.py compat rehearse`); exit status 1 if the rollout breaks "
+        "any of its tests",
+    )
+    parser.add_argument(
+        "--reverse",
+        action="store_true",
+        help="with --rehearse: also run release 2's suite, as green, on the expanded database",
+    )
+    parser.add_argument("--new", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    walkthrough_only = {
+        "--rollback": args.rollback,
+        "--quick": args.quick,
+        "--json": args.json,
+        "--html": args.html,
+        "--break-trigger": args.break_trigger,
+    }
+    rehearsal_only = {"--reverse": args.reverse, "--new": args.new}
+    for option, value in (walkthrough_only if args.rehearse else rehearsal_only).items():
+        if value:
+            mode = "with --rehearse" if args.rehearse else "without --rehearse"
+            parser.error(f"{option} means nothing {mode}: leave it out")
+    return args
 
 
 def report_path(args: argparse.Namespace) -> Path:
@@ -90,9 +122,12 @@ def run(argv: list[str] | None = None) -> int:
     options = Options(rollback=args.rollback, quick=args.quick, break_trigger=args.break_trigger)
     try:
         with interruptible():
+            if args.rehearse:
+                return rehearsal.main(args.new or rehearsal.RELEASE2, reverse=args.reverse)
             result = main(options)
     except KeyboardInterrupt:
-        print("\n==> interrupted; the servers and the demo database are gone", file=sys.stderr)
+        gone = "the rehearsal" if args.rehearse else "the servers"
+        print(f"\n==> interrupted; {gone} and the demo database are gone", file=sys.stderr)
         return 130
     print("\n" + report.render_terminal(result))
     if args.json:

@@ -47,10 +47,14 @@ def fresh_database() -> Iterator[str]:
         try:
             yield make_conninfo(server, dbname=name)
         finally:
-            try:
-                _execute(
-                    server,
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
-                )
-            except psycopg.Error as exc:
-                print(f"warning: could not drop database {name}: {exc}", file=sys.stderr)
+            drop_database(server, name)
+
+
+def drop_database(server: str, name: str) -> None:
+    """Drop database ``name``, its sessions ended first, if it exists; ``server`` is the
+    conninfo of another database on its server. Warn, not raise: this runs while unwinding."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    try:
+        _execute(server, statement)
+    except psycopg.Error as exc:
+        print(f"warning: could not drop database {name}: {exc}", file=sys.stderr)

@@ -159,13 +159,13 @@ class Server:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        _signal_group(process, signal.SIGTERM)
+        signal_group(process, signal.SIGTERM)
         try:
             process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
             process.wait()
-        _signal_group(process, signal.SIGKILL)  # a worker the master left behind
+        signal_group(process, signal.SIGKILL)  # a worker the master left behind
 
     def log_tail(self) -> str:
         try:
@@ -184,7 +184,8 @@ def _no_control_socket() -> list[str]:
     return ["--no-control-socket"] if "control_socket_disable" in known else []
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+def signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Signal the process group ``process`` leads (started with ``start_new_session``)."""
     try:
         os.killpg(process.pid, signum)
     except ProcessLookupError:

@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "tests.scenarios.wrapped",
     "tests.scenarios.lookup",
     "tests.scenarios.pooled",  # test_pooler.py
+    "tests.scenarios.bank",  # test_roles_migrate.py
 ]
 if django.VERSION >= (5, 0):  # GeneratedField
     INSTALLED_APPS.append("tests.scenarios.generated")

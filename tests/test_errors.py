@@ -10,6 +10,7 @@ holds a traceback. ``--traceback`` still shows one. Django's common options work
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -266,8 +267,15 @@ def test_a_concurrent_build_that_keeps_timing_out_is_one_of_our_errors(db, conni
         holder.execute("LOCK TABLE shop_order IN SHARE UPDATE EXCLUSIVE MODE")
         with pytest.raises(
             LockTimeoutExhausted, match="(?s)^Gave up after 1 tries: .*CONCURRENTLY"
-        ):
+        ) as raised:
             call_command("compat", "backfill", verbosity=0)
+        holder_pid = holder.info.backend_pid
+    # The message names the session that kept the lock, and what it holds.
+    assert re.search(
+        rf"pid {holder_pid} \(client backend\), idle in transaction for [\d.]+ s, "
+        r"locks [^:]*\bshop_order\b",
+        str(raised.value),
+    ), str(raised.value)
     call_command("compat", "backfill", verbosity=0)  # once it is gone, the build goes through
     assert index in [name for (name,) in rows(BUILT)]
 

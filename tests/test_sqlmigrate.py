@@ -31,6 +31,13 @@ KEY_STATEMENTS = {
         'ALTER TABLE "public"."atlas_region" RENAME TO "atlas_area"',
         'ALTER TABLE "public"."atlas_town" RENAME COLUMN "name" TO "title"',
     ],
+    ("bank", "0002_release2"): [  # a run on each of two tables (test_roles_migrate.py)
+        'ALTER TABLE "public"."bank_account" RENAME COLUMN "name" TO "title"',
+        'ALTER TABLE "public"."bank_account" ADD COLUMN "code" varchar(100)',
+        'ALTER TABLE "public"."bank_account" RENAME COLUMN "balance" TO "_compat_balance_e47e77e9"',
+        'ALTER TABLE "public"."bank_account" ADD COLUMN "balance" numeric(12, 2)',
+        'ALTER TABLE "public"."bank_posting" RENAME COLUMN "memo" TO "note"',
+    ],
     ("ledger", "0002_rename_memo"): [
         'ALTER TABLE "public"."ledger_entry" RENAME COLUMN "memo" TO "note"',
     ],

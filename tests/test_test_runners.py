@@ -24,6 +24,26 @@ PROJECT = Path(__file__).resolve().parent / "runner_project"
 RUN_TIMEOUT_S = 300
 
 
+def run_python(
+    directory: Path, env: dict[str, str], *command: str
+) -> subprocess.CompletedProcess[str]:
+    """``python *command`` in ``directory`` with exactly ``env``, as a CI job runs a suite."""
+    return subprocess.run(
+        [sys.executable, *command],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def printed(done: subprocess.CompletedProcess[str]) -> str:
+    """The end of what a run printed, for an assertion's message."""
+    return f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
+
+
 def run_project(pg_server, name: str, *command: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_VIEWS_")}
     env.update(
@@ -32,15 +52,7 @@ def run_project(pg_server, name: str, *command: str) -> subprocess.CompletedProc
         RUNNER_DSN=pg_server.conninfo(),
         RUNNER_DB=name,
     )
-    return subprocess.run(
-        [sys.executable, *command],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    return run_python(PROJECT, env, *command)
 
 
 def kept_test_database(pg_server, name: str) -> dict:
@@ -83,9 +95,8 @@ def runner_db(pg_server, request):
 def test_a_projects_tests_run_with_no_compat_setting(pg_server, runner_db, command):
     done = run_project(pg_server, runner_db, *command)
 
-    output = f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
-    assert done.returncode == 0, output
-    assert "test_no_rollout_was_opened" in done.stdout + done.stderr, output
+    assert done.returncode == 0, printed(done)
+    assert "test_no_rollout_was_opened" in done.stdout + done.stderr, printed(done)
     assert kept_test_database(pg_server, runner_db) == {
         "rollouts": 0,
         "schemas": [],

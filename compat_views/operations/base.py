@@ -76,7 +76,6 @@ class Ahead(NamedTuple):
     """A compat operation of the migration being applied, as the state before it has it."""
 
     position: int  # among the migration's database operations
-    operation: CompatOperation
     table: str  # as that state names it
     rebuilds: bool  # it reaches the database: not left out by the router, not state only
 
@@ -123,22 +122,20 @@ def operations_ahead(
         rebuilds = not item._skip(app_label, schema_editor, before) and item.changes_database(
             app_label, before, after
         )
-        ahead.append(Ahead(index, item, table, rebuilds))
+        ahead.append(Ahead(index, table, rebuilds))
     return ahead
 
 
 def rebuilt_later(ahead: list[Ahead]) -> frozenset[int]:
     """The positions whose operation leaves its table's legacy view and sync trigger to
-    the next database operation: a compat operation on the same model that reaches the
+    the next database operation: a compat operation on the same table that reaches the
     database, and so rebuilds them. One that does not (a rename whose db_column or
     db_table keeps the name, a model the router leaves out) rebuilds nothing, so the
-    one before it must."""
-    rebuilding = {item.position: item.operation for item in ahead if item.rebuilds}
+    one before it must. The table decides, not the model's name: state-only operations
+    between the two (SeparateDatabaseAndState) may give that name to another table."""
+    rebuilding = {item.position: item.table for item in ahead if item.rebuilds}
     return frozenset(
-        item.position
-        for item in ahead
-        if item.position + 1 in rebuilding
-        and rebuilding[item.position + 1].model_name.lower() == item.operation.model_name.lower()
+        item.position for item in ahead if rebuilding.get(item.position + 1) == item.table
     )
 
 
@@ -320,7 +317,7 @@ class CompatOperation(Operation):
         Between the two nothing but our own DDL runs, under the migration's lock: no
         statement reads the view or writes a row the trigger would sync, so only the
         last of a run of operations on a table need rebuild them. The next one takes
-        the same path as this one (same model, same router answer, same table).
+        the same path as this one (same table, same router answer).
         """
         found = _applying(self)
         prepared = getattr(schema_editor, _PREPARED, None)

@@ -1,17 +1,19 @@
-"""``manage.py compat status|backfill|live|check|complete|rollback``: thin wrappers."""
+"""``manage.py compat status|backfill|live|check|complete|rollback|rehearse``: thin wrappers."""
 
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+from pathlib import Path
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
-from ... import lifecycle, live, safety, status
+from ... import lifecycle, live, rehearse, safety, status
 from ...connection import lost_connection
+from ...errors import RolloutBreaksRelease
 
 
 def common_options(parser: CommandParser) -> argparse.ArgumentParser:
@@ -73,6 +75,33 @@ class Command(BaseCommand):
             action="store_true",
             help="Judge applied migrations too (an audit).",
         )
+        self.add_rehearse()
+
+    def add_rehearse(self) -> None:
+        parser = self.subcommand(
+            "rehearse",
+            "Run this release's tests on a throwaway database the next release's migrations "
+            "expanded, then rolled back; exit status 1 if the rollout breaks any.",
+        )
+        new = parser.add_mutually_exclusive_group(required=True)
+        new.add_argument(
+            "--new", type=Path, metavar="PATH", help="Release 2's manage.py directory."
+        )
+        new.add_argument(
+            "--new-rev", metavar="REV", help="Release 2 as a revision of this git repository."
+        )
+        parser.add_argument(
+            "--reverse",
+            action="store_true",
+            help="Also run release 2's tests, as the new colour, on the expanded database.",
+        )
+        parser.add_argument("--runner", choices=("django", "pytest"), help="Default: detected.")
+        parser.add_argument("--junit-xml", metavar="FILE", type=Path, help="Write JUnit XML.")
+        parser.add_argument(
+            "--clobber",
+            action="store_true",
+            help="Drop the test database first even if the rehearsal did not create it.",
+        )
 
     def subcommand(self, name: str, text: str) -> CommandParser:
         """Add subcommand ``name`` (run by ``do_<name>``), which takes the common options
@@ -86,7 +115,11 @@ class Command(BaseCommand):
                 "pass one of them to --database."
             )
         try:
-            connections[database].ensure_connection()
+            if action == "rehearse":  # it needs the alias's server, not its database
+                with connections[database].creation._nodb_cursor():
+                    pass
+            else:
+                connections[database].ensure_connection()
         except OperationalError as exc:  # a server that is down is no bug of ours
             raise CommandError(
                 f"Could not connect to database {database!r}: {str(exc).strip()}. Check its "
@@ -136,4 +169,24 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{breaking} breaking change(s), listed above: use the operations named there "
                 "instead, or ship them in a later release."
+            )
+
+    def do_rehearse(self, database, new=None, new_rev=None, junit_xml=None, **options):
+        report = rehearse.rehearse(
+            connections[database],
+            new,
+            new_rev,
+            reverse=options["reverse"],
+            runner=options["runner"],
+            clobber=options["clobber"],
+            stream=self.stdout if options["verbosity"] else None,
+        )
+        self.stdout.write(rehearse.render_table(report))
+        if junit_xml is not None:
+            junit_xml.write_text(rehearse.render_junit(report))
+        if report.findings:
+            raise RolloutBreaksRelease(
+                f"{len(report.findings)} test(s) of this release fail only because of the "
+                "rollout, listed above: make release 2 use compat operations (`manage.py compat "
+                "check` in its checkout names them), or fix the `up`/`down` expressions named."
             )

@@ -1,0 +1,10 @@
+"""The fixture releases' manage.py (each release links to this file)."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rehearse_settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

@@ -1,0 +1,13 @@
+"""The cellar as release 1 knows it."""
+
+from django.db import models
+
+
+class Shelf(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Bottle(models.Model):
+    label = models.CharField(max_length=100)
+    vintage = models.CharField(max_length=10, default="")
+    shelf = models.ForeignKey(Shelf, null=True, on_delete=models.CASCADE)

@@ -1,0 +1,1 @@
+../../../release1/cellar/migrations/0001_initial.py

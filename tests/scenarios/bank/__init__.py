@@ -1,0 +1,1 @@
+"""Accounts and their postings: a run of compat operations on each of two linked tables."""
