@@ -397,12 +397,18 @@ def render_block(base_schema: str, key: str, plan: Plan, direction: str) -> str:
     return f"BEGIN {body} RETURN NEW; END;"
 
 
-def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
-    """The trigger's WHEN: the writer's colour, then (on UPDATE) whether a source changed.
+# PostgreSQL fires a table's BEFORE UPDATE row triggers in name order.
+FIRES_FIRST = min(DIRECTIONS, key=lambda d: naming.sync_trigger("schema", "table", "upd", d))
 
-    The colour comes first because the UPDATE trigger of one direction runs after the
-    other's: when that one fired it had the other colour and changed NEW, so the colour
-    alone rules this one out, without reading the changed tuple's columns again.
+
+def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> str:
+    """The trigger's WHEN: the writer's colour and, on UPDATE, whether a source changed.
+
+    On UPDATE the trigger that fires first tests the change first: an UPDATE of other
+    columns, the common case, is then ruled out by a comparison, before any colour
+    test. The second one tests the colour first: when the first fired it had the
+    other colour and changed NEW, and the colour alone rules this one out, without
+    reading the columns of the tuple the first one formed.
     """
     test = "=" if direction == "up" else "IS DISTINCT FROM"
     colour = f"pg_catalog.current_schema() {test} {literal(legacy_schema)}"
@@ -412,7 +418,9 @@ def _condition(plan: Plan, direction: str, event: str, legacy_schema: str) -> st
         return colour
     columns = dict.fromkeys(c for sync in steps(plan, direction) for c in _sources(plan, sync))
     changed = " OR ".join(f"OLD.{ident(c)} IS DISTINCT FROM NEW.{ident(c)}" for c in columns)
-    return f"{colour} AND ({changed})" if changed else ""
+    if not changed:
+        return ""
+    return f"({changed}) AND {colour}" if direction == FIRES_FIRST else f"{colour} AND ({changed})"
 
 
 class SyncTrigger(pgtrigger.Trigger):
