@@ -549,6 +549,16 @@ def leftovers(connection) -> dict[str, list[str]]:
             )
         ]
         + [f"{schema}.{PGTRIGGER_IGNORE}" for schema in unused_ignore_functions(connection)],
+        "domains": [
+            f"{r[0]}.{r[1]}"
+            for r in _rows(
+                connection,
+                """SELECT n.nspname, t.typname FROM pg_catalog.pg_type t
+                   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+                   WHERE t.typname LIKE %s AND t.typtype = 'd' ORDER BY 1, 2""",
+                [pattern],
+            )
+        ],
         "triggers": [
             f"{r[0]} on {r[1]}"
             for r in _rows(

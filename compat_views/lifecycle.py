@@ -594,7 +594,7 @@ def _create_steps(schema_editor, touched: TouchedTable, operation: AppliedOperat
         fits = {
             sync.target: triggers.Fit(
                 triggers.unfit_function(touched.schema, legacy_name, sync),
-                triggers.fit_function(touched.schema, legacy_name, sync),
+                triggers.fit_domain(touched.schema, legacy_name, sync),
                 triggers.bare_function(touched.schema, legacy_name, sync)
                 if sync in plan.ups  # only the backfill, which runs up, uses it
                 else None,

@@ -68,7 +68,7 @@ def sync_bare(schema: str, table: str, operation: int, target: str) -> str:
 
 
 def sync_fit(schema: str, table: str, operation: int, target: str) -> str:
-    """The SQL function a step passes its value through, which calls ``sync_unfit`` for a
+    """The domain a step casts its value to, whose CHECK calls ``sync_unfit`` for a
     value its column cannot hold (``sync_step``'s arguments)."""
     return f"{OBJECT_PREFIX}fit_{digest(schema, table, str(operation), target)}"
 
