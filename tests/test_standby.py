@@ -25,6 +25,7 @@ from django.db import connections
 from django.test import override_settings
 
 from compat_views import naming
+from compat_views.testing.standby import streaming_standby
 from tests.harness import ColourWriter, compat, leftovers, migrate, model_at, rows
 
 LEGACY = {
@@ -336,6 +337,37 @@ def test_both_colours_read_the_standby_through_expand_and_rollback(
     assert_standby_matches(pg_standby, conninfo, db)
     traffic.stop("blue")
     assert traffic.findings() == {"errors": [], "wrong": []}
+
+
+@pytest.fixture
+def impatient_standby(pg_server, pg_standby):
+    """A second standby that waits only 100 ms for a read in the way of replay (the
+    default, ``max_standby_streaming_delay = 30s``, would make the test wait 30 s)."""
+    with streaming_standby(pg_server, max_standby_streaming_delay="100ms") as standby:
+        yield standby
+
+
+def test_a_replica_read_in_the_way_of_the_expand_is_ended_and_its_retry_reads_the_view(
+    impatient_standby, db
+):
+    """A read on a standby that holds its table past ``max_standby_streaming_delay`` while
+    the expand's DDL replays is ended with SQLSTATE 40001, as Postgres ends any read that
+    holds up replay; the same read again, on a new session, sees the legacy view."""
+    migrate("bank", "0001")
+    rows("INSERT INTO bank_account (name, balance) VALUES ('acct-250', 250)")
+    impatient_standby.wait_replayed()
+    with colour_session(impatient_standby.conninfo(db), "blue", "report") as report:
+        with pytest.raises(psycopg.errors.SerializationFailure, match="conflict with recovery"):
+            with report.transaction():
+                report.execute("SELECT name FROM bank_account").fetchall()
+                migrate("bank", "0002")
+                impatient_standby.wait_replayed()  # only once the report is out of the way
+                report.execute("SELECT name FROM bank_account")
+    with colour_session(impatient_standby.conninfo(db), "blue", "retry") as retry:
+        assert visible_columns(retry, "bank_account") == LEGACY["bank_account"]
+        assert retry.execute("SELECT name, balance FROM bank_account").fetchall() == [
+            ("acct-250", 250)
+        ]
 
 
 class ReplicaRouter:
