@@ -41,6 +41,7 @@ ACCOUNTS = 5
 SEED = 2000
 STEPS = 30  # reads or writes each worker must make in a phase before it moves on
 PROGRESS_DEADLINE = 60
+REPLICA_OPTIONS = "-c statement_timeout=5s -c idle_in_transaction_session_timeout=5s"
 
 
 def colour_session(conninfo: str, colour: str, name: str) -> psycopg.Connection:
@@ -386,8 +387,10 @@ class ReplicaRouter:
 @pytest.fixture
 def replica(pg_standby, db):
     """A ``replica`` alias on the standby with no colour of its own: it takes the
-    process's colour from ``COMPAT_VIEWS_COLOUR``, like every alias."""
-    databases = {**settings.DATABASES, "replica": pg_standby.django_settings(db)}
+    process's colour from ``COMPAT_VIEWS_COLOUR``, like every alias. Its reads are kept
+    short, as the README's "Reads on a hot standby" advises."""
+    entry = {**pg_standby.django_settings(db), "OPTIONS": {"options": REPLICA_OPTIONS}}
+    databases = {**settings.DATABASES, "replica": entry}
     connections.settings["replica"] = connections.configure_settings(databases)["replica"]
     try:
         yield "replica"
@@ -411,10 +414,14 @@ def test_a_router_sends_each_colours_reads_to_the_replica_in_its_shape(
     with override_settings(COMPAT_VIEWS_COLOUR=colour, DATABASE_ROUTERS=[ReplicaRouter()]):
         (read,) = account.objects.all()
         with connections[replica].cursor() as cursor:
-            cursor.execute("SELECT current_setting('search_path'), pg_is_in_recovery()")
-            path, in_recovery = cursor.fetchone()
+            cursor.execute(
+                "SELECT current_setting('search_path'), current_setting('statement_timeout'),"
+                " pg_is_in_recovery()"
+            )
+            path, timeout, in_recovery = cursor.fetchone()
         connections[replica].close()
     assert in_recovery is True
     assert path.startswith(f"compat_{colour}, ")
+    assert timeout == "5s"
     assert wrong_row(colour, "bank_account", read.__dict__) is False
     assert read._state.db == replica
