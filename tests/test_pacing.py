@@ -4,6 +4,7 @@ settings and privileges, and the rows/s, ETA and pause notes people read."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 
@@ -14,6 +15,7 @@ from django.test import override_settings
 from compat_views import backfill, conf, pacing
 from compat_views.errors import ConfigurationError
 from tests.harness import migrate, rows
+from tests.test_backfill import ROWS, interrupted_after_one_batch
 
 
 @pytest.mark.parametrize(
@@ -229,3 +231,30 @@ def test_a_member_of_pg_monitor_may_set_a_replica_lag_limit(unprivileged, settin
     rows(f"GRANT pg_monitor TO {ROLE}")
     rows(f"SET ROLE {ROLE}")
     assert pacing.Pacer("default").lag_limit == (16 * 1024**2, "bytes")
+
+
+def test_status_shows_rows_done_left_and_the_eta_at_the_last_runs_pace(db, monkeypatch, capsys):
+    interrupted_after_one_batch(monkeypatch)
+    ((started, saved),) = rows(
+        "SELECT backfill_started_at, backfill_saved_at FROM compat_views_appliedoperation "
+        "WHERE spec->>'column' = 'amount'"
+    )
+    pace = 1000 / (saved - started).total_seconds()  # one batch of 1,000 keys
+    capsys.readouterr()
+    call_command("compat", "status", "--json")
+    (item,) = json.loads(capsys.readouterr().out)["rollout"]["backfills"]
+    assert {k: item[k] for k in ("table", "column", "rows_done", "rows_left", "rows_filled")} == {
+        "table": "shop_order",
+        "column": "amount",
+        "rows_done": 1000,
+        "rows_left": ROWS - 1000,
+        "rows_filled": 1000,
+    }
+    assert item["rows_per_second"] == pytest.approx(pace)
+    assert item["eta_seconds"] == pytest.approx((ROWS - 1000) / pace)
+    call_command("compat", "status")
+    eta = pacing.duration_text((ROWS - 1000) / pace)
+    assert (
+        f"  backfill of shop_order.amount: 1000 of {ROWS} rows walked, {ROWS - 1000} left; "
+        f"1000 rows filled so far; ETA {eta} at {pace:,.0f} rows/s (last batch "
+    ) in capsys.readouterr().out
