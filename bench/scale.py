@@ -16,7 +16,7 @@ The table is sync_cost.py's order (bigint identity key, a foreign key, two index
 columns, text and timestamps), filled by one ``INSERT … SELECT generate_series`` and
 ``VACUUM ANALYZE``d, and this bench reuses that bench's set-up, writer and clocks.
 The backfill runs with the library's default batch size. It is timed from its first
-batch's start to its last batch's end; WAL is the server's ``pg_current_wal_lsn()``
+batch's start to its last batch's end; WAL is the server's WAL insert position
 moving over the same span, so the backfill's figure includes the writer's few
 statements. The throwaway server runs with ``full_page_writes=off``, so neither WAL
 figure has full-page images. Only correctness is asserted (every row has ``new =
@@ -295,7 +295,7 @@ def report(results: Results, args: argparse.Namespace, measured: Measured) -> No
                 "rows/s",
                 "of plain",
                 "of plain (CPU)",
-                "rows/batch",
+                "rows/statement",
                 "WAL MiB",
                 "WAL B/row",
                 "WAL × plain",

@@ -773,15 +773,19 @@ class Backfill:
 
 
 def wal_lsn(conn: psycopg.Connection) -> str:
-    """Where the server's WAL ends now: the start of a ``wal_bytes_since`` measurement."""
-    return conn.execute("SELECT pg_catalog.pg_current_wal_lsn()::text").fetchone()[0]
+    """Where the server's WAL ends now: the start of a ``wal_bytes_since`` measurement.
+
+    The insert position, not ``pg_current_wal_lsn()``: with ``synchronous_commit=off``
+    (the throwaway server's) the written position lags by up to the WAL buffers.
+    """
+    return conn.execute("SELECT pg_catalog.pg_current_wal_insert_lsn()::text").fetchone()[0]
 
 
 def wal_bytes_since(conn: psycopg.Connection, lsn: str) -> int:
     """WAL bytes the whole server wrote since ``lsn``: every session's, not one's."""
     return int(
         conn.execute(
-            "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), %s::pg_lsn)",
+            "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), %s::pg_lsn)",
             [lsn],
         ).fetchone()[0]
     )
