@@ -24,9 +24,11 @@ import sys
 import time
 
 from django.db import DatabaseError, DataError, connections, transaction
+from django.utils import timezone
 
-from . import conf, triggers
+from . import conf, pacing, triggers
 from .mapping import Plan, Sync
+from .pacing import duration_text
 from .sql import ident, literal
 
 
@@ -101,7 +103,8 @@ class Progress:
     """A progress bar on a terminal, a plain line every few seconds anywhere else.
 
     It shows the rows walked of the rows in the table, counting those an interrupted run
-    walked (``start``); the rate counts this run's only.
+    walked (``start``); the rate and the ETA count this run's only, its pauses included.
+    A ``note`` (why the walk is paused) is shown as soon as it changes.
     """
 
     EVERY = 2.0
@@ -117,6 +120,7 @@ class Progress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = self.last = time.monotonic()
         self.before = 0
+        self.note, self.width = "", 0
         self.spoke = False  # once it said something, it says when the walk ends
 
     def start(self, label: str, done: int, total: int) -> None:
@@ -128,24 +132,29 @@ class Progress:
             self.stream.flush()
             self.spoke = True
 
-    def __call__(self, label: str, done: int, total: int, finished: bool) -> None:
+    def __call__(self, label: str, done: int, total: int, finished: bool, note: str = "") -> None:
         now = time.monotonic()
         if not (
             self.tty
             or now - self.last >= self.EVERY
+            or note != self.note
             or (finished and (self.spoke or now - self.started > self.EVERY))
         ):
             return
-        self.last, self.spoke = now, True
+        self.last, self.spoke, self.note = now, True, note
         # The total is an estimate that can fall short or run over: the end is the end.
         total = done if finished else max(total, done)
         share = min(1.0, done / max(total, 1))
         rate = (done - self.before) / max(now - self.started, 1e-9)
-        text = f"backfill {label}: {done}/{total} rows ({share:.0%}, {rate:,.0f} rows/s)"
+        eta = "" if finished or rate <= 0 else f", ETA {duration_text((total - done) / rate)}"
+        text = f"backfill {label}: {done}/{total} rows ({share:.0%}, {rate:,.0f} rows/s{eta})"
+        text += f"; {note}" if note else ""
         if self.tty:
             bar = "#" * int(share * 30)
-            end = "\n" if finished else ""
-            self.write(f"\r  [{bar:<30}] {text}{end}")
+            line, end = f"  [{bar:<30}] {text}", "\n" if finished else ""
+            # A shorter line than the last one (a note gone) blanks what is left of it.
+            self.write(f"\r{line:<{self.width}}{end}")
+            self.width = len(line)
         else:
             self.write(f"  {text}\n")
         self.stream.flush()
@@ -211,8 +220,20 @@ def _batch(
         if seen < size:
             operation.backfill_status = "done"
         operation.backfill_rows += updated
-        operation.save(update_fields=["backfill_checkpoint", "backfill_status", "backfill_rows"])
+        operation.backfill_walked += seen
+        operation.backfill_saved_at = timezone.now()
+        operation.save(update_fields=_SAVED)
     return seen, updated
+
+
+_SAVED = [
+    "backfill_checkpoint",
+    "backfill_status",
+    "backfill_rows",
+    "backfill_started_at",
+    "backfill_walked",
+    "backfill_saved_at",
+]
 
 
 def run(
@@ -230,6 +251,8 @@ def run(
     the bare step first, the fit check costing a second evaluation of ``up`` per row; a
     batch that fails on a value (a data exception, which rolls it back) runs again with
     the checked step, so the error names the column, the operation and the value.
+    Between batches the ``pacing.Pacer`` sizes the next one and holds it back while a
+    replica lags or the WAL budget is spent.
     """
     touched = operation.touched
     schema, table, key = touched.schema, touched.table, key_column(touched, plan)
@@ -237,33 +260,39 @@ def run(
     values = _bare_or_checked(alias, schema, touched.legacy_name, plan, sync)
     if partition is not None:
         schema, table = partition
-    connection = connections[alias]
-    batch_size, pause = conf.backfill_batch_size(), conf.backfill_pause()
+    pacer, pause = pacing.Pacer(alias), conf.backfill_pause()
     label = f"{table}.{column}"
-    with connection.cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         before, total = position(cursor, schema, table, key, operation.backfill_checkpoint)
     if progress:
         progress.start(label, before, total)
     skip_triggers = conf.backfill_skip_triggers() and _may_skip_triggers(alias)
     writer = None if skip_triggers else legacy_schema
     filled = scanned = 0
+    operation.backfill_started_at, operation.backfill_walked = timezone.now(), 0
+
+    def report(note: str = "") -> None:
+        if progress:
+            done = operation.backfill_status == "done"
+            progress(label, before + scanned, total, done, note)
+
     while operation.backfill_status == "pending":
+        pacer.wait(report)
+        size = pacer.size
         statements = [
-            render_batch(
-                schema, table, key, column, value, operation.backfill_checkpoint, batch_size
-            )
+            render_batch(schema, table, key, column, value, operation.backfill_checkpoint, size)
             for value in values
         ]
-        try:
-            seen, updated = _batch(alias, operation, statements[0], batch_size, writer)
-        except DataError:
-            if len(statements) == 1:
-                raise
-            seen, updated = _batch(alias, operation, statements[-1], batch_size, writer)
+        with pacer.batch():
+            try:
+                seen, updated = _batch(alias, operation, statements[0], size, writer)
+            except DataError:
+                if len(statements) == 1:
+                    raise
+                seen, updated = _batch(alias, operation, statements[-1], size, writer)
         filled += updated
         scanned += seen
-        if progress:
-            progress(label, before + scanned, total, operation.backfill_status == "done")
+        report()
         if pause and operation.backfill_status == "pending":
             time.sleep(pause)
     return filled

@@ -61,7 +61,12 @@ class TouchedTable(models.Model):
 
 
 class AppliedOperation(models.Model):
-    """One compat operation applied in the rollout, with what undoing it needs."""
+    """One compat operation applied in the rollout, with what undoing it needs.
+
+    A backfill saves, with each checkpoint, when the run that saved it started and how
+    many keys that run had walked by then (``backfill_saved_at``): ``compat status``
+    reads that run's rate for the ETA, its pauses and throttling included.
+    """
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="operations")
     seq = models.PositiveIntegerField()
@@ -74,6 +79,9 @@ class AppliedOperation(models.Model):
     backfill_status = models.CharField(max_length=16, blank=True)  # "", "pending", "done"
     backfill_checkpoint = models.JSONField(null=True)
     backfill_rows = models.BigIntegerField(default=0)
+    backfill_started_at = models.DateTimeField(null=True)
+    backfill_walked = models.BigIntegerField(default=0)
+    backfill_saved_at = models.DateTimeField(null=True)
 
     class Meta:
         ordering = ["seq"]

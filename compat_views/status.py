@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from django.db import connections
+from datetime import datetime
 
-from . import backfill, catalog, conf, constraints, lifecycle, live, naming, sql, triggers, views
+from django.db import connections
+from django.utils import timezone
+
+from . import (
+    backfill,
+    catalog,
+    conf,
+    constraints,
+    lifecycle,
+    live,
+    naming,
+    pacing,
+    sql,
+    triggers,
+    views,
+)
 from .mapping import RENAME_COLUMN, RENAME_TABLE
 
 
@@ -93,14 +108,17 @@ def pending_builds(connection, rollout) -> list[str]:
     return waiting
 
 
-def pending_backfills(connection, rollout) -> list[str]:
+def backfill_progress(connection, rollout) -> list[dict]:
     """Each unfinished backfill: its column, how far its walk of the table got (rows at
-    or below its checkpoint, however many runs walked them) and how many rows it filled.
+    or below its checkpoint, however many runs walked them), how many rows it filled,
+    and the ETA at the pace of the run that saved the last checkpoint.
 
     A walk fills only the rows whose new column is still NULL; the rows either colour
     wrote since the expand already hold a value, so it may fill fewer than it walks.
+    The pace counts that run's pauses and throttling, which the rest of the walk will
+    meet too; a run that died long ago says so in ``last_batch_at``.
     """
-    waiting = []
+    found = []
     for operation, names in lifecycle.finishing(rollout):
         if operation.backfill_status != "pending":
             continue
@@ -112,12 +130,44 @@ def pending_backfills(connection, rollout) -> list[str]:
             done, total = backfill.position(
                 cursor, schema, table, key, operation.backfill_checkpoint
             )
-        where = "" if table == touched.table else f" (partition {schema}.{table})"
-        waiting.append(
-            f"backfill of {touched.table}.{names['column']}{where}: {done} of {total} rows "
-            f"walked, {total - done} left; {operation.backfill_rows} rows filled so far"
+        started, saved = operation.backfill_started_at, operation.backfill_saved_at
+        took = (saved - started).total_seconds() if started and saved else 0.0
+        rate = operation.backfill_walked / took if took > 0 else None
+        found.append(
+            {
+                "table": touched.table,
+                "column": names["column"],
+                "partition": None if table == touched.table else f"{schema}.{table}",
+                "rows_done": done,
+                "rows_left": total - done,
+                "rows_filled": operation.backfill_rows,
+                "rows_per_second": rate,
+                "eta_seconds": (total - done) / rate if rate else None,
+                "last_batch_at": saved.isoformat() if saved else None,
+            }
         )
-    return waiting
+    return found
+
+
+def backfill_text(item: dict) -> str:
+    where = f" (partition {item['partition']})" if item["partition"] else ""
+    done, left = item["rows_done"], item["rows_left"]
+    text = (
+        f"backfill of {item['table']}.{item['column']}{where}: {done} of {done + left} rows "
+        f"walked, {left} left; {item['rows_filled']} rows filled so far"
+    )
+    if item["rows_per_second"] is None:
+        return f"{text}; no batch has run yet, so no ETA"
+    ago = timezone.now() - datetime.fromisoformat(item["last_batch_at"])
+    return (
+        f"{text}; ETA {pacing.duration_text(item['eta_seconds'])} at "
+        f"{item['rows_per_second']:,.0f} rows/s (last batch "
+        f"{pacing.duration_text(ago.total_seconds())} ago)"
+    )
+
+
+def pending_backfills(connection, rollout) -> list[str]:
+    return [backfill_text(item) for item in backfill_progress(connection, rollout)]
 
 
 def pending_work(connection, rollout) -> list[str]:
@@ -141,6 +191,7 @@ def report(alias: str) -> dict:
     }
     if rollout is None:
         return result
+    backfills = backfill_progress(connection, rollout)
     result["rollout"] = {
         "id": rollout.pk,
         "legacy_colour": rollout.legacy_colour,
@@ -164,7 +215,8 @@ def report(alias: str) -> dict:
             for t in rollout.tables.order_by("pk")
         ],
         "pending_builds": pending_builds(connection, rollout),
-        "pending_work": pending_work(connection, rollout),
+        "backfills": backfills,
+        "pending_work": [*map(backfill_text, backfills), *pending_builds(connection, rollout)],
         "operations": [
             {
                 "seq": op.seq,

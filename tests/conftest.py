@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from compat_views.testing.postgres import PostgresUnavailable, throwaway_server
+from compat_views.testing.standby import standby_problem, streaming_standby
 
 TEMPLATE = "compat_template"
 _counter = itertools.count()
@@ -75,3 +76,17 @@ def db(pg_server, django_db_blocker):
 def conninfo(pg_server, db):
     """libpq connection string of the test database, for raw psycopg sessions."""
     return pg_server.conninfo(db)
+
+
+@pytest.fixture(scope="module")
+def pg_standby(pg_server):
+    """A streaming hot standby of the suite's server, for one module (``standby.py``).
+
+    Each test's database, created on the primary from the template, reaches it by
+    replay: ``Standby.wait_replayed`` before reading a new one there.
+    """
+    problem = standby_problem(pg_server)
+    if problem is not None:
+        pytest.skip(problem)
+    with streaming_standby(pg_server) as standby:
+        yield standby

@@ -62,6 +62,8 @@ class Server:
     options: tuple[tuple[str, str], ...] = ()
     # Set for a local cluster only: the one source whose server we may stop and start.
     restarter: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    # Set for a local cluster only: its binaries, so a standby (``standby.py``) matches it.
+    bindir: Path | None = field(default=None, compare=False)
 
     @property
     def can_restart(self) -> bool:
@@ -377,6 +379,11 @@ class _LocalCluster:
         )
 
     def start(self) -> None:
+        """Make the data directory, then start a server on it on a free port."""
+        self._create_datadir()
+        self._launch()
+
+    def _create_datadir(self) -> None:
         init = self._run(
             "initdb",
             *("-D", str(self.datadir), "-A", "trust", "-U", _SUPERUSER),
@@ -386,12 +393,18 @@ class _LocalCluster:
             raise PostgresUnavailable(
                 f"{self._bindir / 'initdb'} failed (exit {init.returncode}):\n{init.stderr}"
             )
+
+    def _settings(self) -> str:
+        """``-c`` options beyond the shared ones, for a cluster of another role (a standby)."""
+        return ""
+
+    def _launch(self) -> None:
         for _ in range(_START_ATTEMPTS):
             self.port = _free_port()
             self._options = (
                 f"-p {self.port} -k {self.tmpdir} -c listen_addresses=127.0.0.1"
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                " -c max_connections=200"
+                " -c max_connections=200" + self._settings()
             )
             started = self._run(
                 "pg_ctl",
@@ -437,6 +450,7 @@ def _local_server(bindir: Path) -> Iterator[Server]:
             dbname=_MAINTENANCE_DB,
             source="local",
             restarter=cluster.restart,
+            bindir=bindir,
         )
     finally:
         cluster.stop()
