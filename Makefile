@@ -58,7 +58,7 @@ bench-sync: $(VENV)/.installed
 bench-lock: $(VENV)/.installed
 	$(BIN)/python bench/lock_window.py $(ARGS)
 
-# The backfill of a 10,000,000-row table (bench/scale.py; --rows to change it): about 15 minutes.
+# The backfill of a 10,000,000-row table (bench/scale.py; --rows to change it): 8 to 18 minutes.
 bench-scale: $(VENV)/.installed
 	$(BIN)/python bench/scale.py $(ARGS)
 
