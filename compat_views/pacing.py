@@ -81,22 +81,53 @@ def duration_text(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-_LAG_SQL = {
-    "bytes": "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn)",
-    "seconds": "pg_catalog.date_part('epoch', replay_lag)",
-}
+class WalClock:
+    """When the primary's WAL passed each position, as sampled between batches: how long
+    ago a replica's replay position was the primary's newest WAL.
+
+    ``replay_lag`` in ``pg_stat_replication`` cannot say that while a replica's replay
+    is stuck (a long query holding it, ``pg_wal_replay_pause()``): Postgres measures it
+    only when replay reaches newer WAL, so it keeps showing the last, small value.
+    ``behind`` is a lower bound (the WAL a replica lacks was written before the sample
+    that first showed it); samples a replica has caught up with are dropped, and a
+    long stall keeps the oldest ones while thinning the rest.
+    """
+
+    KEEP = 1000
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int]] = []  # (monotonic time, WAL position)
+
+    def note(self, position: int, now: float) -> None:
+        self.samples.append((now, position))
+        if len(self.samples) > self.KEEP:
+            self.samples = self.samples[:1] + self.samples[2::2]
+
+    def forget_before(self, position: int) -> None:
+        """Drop samples every replica has replayed past, keeping the newest of them."""
+        passed = [i for i, (_, at) in enumerate(self.samples) if at <= position]
+        del self.samples[: passed[-1] if passed else 0]
+
+    def behind(self, replayed: int, now: float) -> float:
+        """Seconds since the primary first was seen past ``replayed`` (0: never)."""
+        later = [at for at, position in self.samples if position > replayed]
+        return now - later[0] if later else 0.0
 
 
-def replica_lags(cursor, unit: str) -> list[tuple[str, float]]:
-    """(name, lag in ``unit``) of each replica whose replay position the role can see,
-    most behind first. A sender that has no replay position yet (a base backup, a
-    replica still starting) has nothing to compare and is left out."""
+def replica_positions(cursor) -> tuple[int, list[tuple[str, int, float]]]:
+    """The primary's WAL position, and (name, replay position, ``replay_lag`` in
+    seconds or 0) of each replica whose replay position the role can see. A sender that
+    has no replay position yet (a base backup, a replica still starting) is left out."""
     cursor.execute(
-        "SELECT COALESCE(NULLIF(application_name, ''), 'pid ' || pid), "
-        f"{_LAG_SQL[unit]} AS lag FROM pg_catalog.pg_stat_replication "
-        f"WHERE {_LAG_SQL[unit]} IS NOT NULL ORDER BY lag DESC"
+        "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), '0/0')::bigint, "
+        "COALESCE(NULLIF(application_name, ''), 'pid ' || pid), "
+        "pg_catalog.pg_wal_lsn_diff(replay_lsn, '0/0')::bigint, "
+        "COALESCE(pg_catalog.date_part('epoch', replay_lag), 0) "
+        "FROM (SELECT 1) AS _compat_now LEFT JOIN pg_catalog.pg_stat_replication "
+        "ON replay_lsn IS NOT NULL"
     )
-    return [(name, float(lag)) for name, lag in cursor.fetchall()]
+    found = cursor.fetchall()
+    return found[0][0], [(name, at, float(lag)) for _, name, at, lag in found if name]
 
 
 def amount_text(amount: float, unit: str) -> str:
@@ -135,6 +166,7 @@ class Pacer:
         self.size = self.fixed or FIRST_BATCH
         self.target = conf.backfill_batch_target_ms() / 1000
         self.lag_limit = conf.backfill_max_replica_lag()
+        self.clock = WalClock()
         rate = conf.backfill_max_wal_rate()
         if self.lag_limit:
             with self.connection.cursor() as cursor:
@@ -153,10 +185,20 @@ class Pacer:
             return ""
         limit, unit = self.lag_limit
         with self.connection.cursor() as cursor:
-            lags = replica_lags(cursor, unit)
-        if not lags or lags[0][1] <= limit:
+            position, replicas = replica_positions(cursor)
+        now = time.monotonic()
+        self.clock.note(position, now)
+        if not replicas:
             return ""
-        name, lag = lags[0]
+        self.clock.forget_before(min(at for _, at, _ in replicas))
+        lag, name = max(
+            (position - at, name)
+            if unit == "bytes"
+            else (max(replay_lag, self.clock.behind(at, now)), name)
+            for name, at, replay_lag in replicas
+        )
+        if lag <= limit:
+            return ""
         behind = f"{amount_text(lag, unit)} behind (limit {amount_text(limit, unit)})"
         return f"paused: replica {name} is {behind}"
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import time
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from django.test import override_settings
 
 from compat_views import backfill, conf, pacing
@@ -49,6 +51,27 @@ def test_the_wal_budget_starts_empty_and_saves_up_at_most_a_burst():
     # Ten idle seconds save up only BURST seconds of budget.
     assert budget.spend(1000 * pacing.BURST, now=11.5) == 0.0
     assert budget.spend(500, now=11.5) == pytest.approx(0.5)
+
+
+def test_the_wal_clock_tells_how_long_ago_a_replay_position_was_the_newest():
+    clock = pacing.WalClock()
+    for now, position in [(0.0, 100), (1.0, 100), (2.0, 300), (3.0, 700)]:
+        clock.note(position, now)
+    assert clock.behind(700, now=5.0) == 0.0  # caught up
+    assert clock.behind(300, now=5.0) == 2.0  # lacks what was first seen at 3.0
+    assert clock.behind(100, now=5.0) == 3.0
+    assert clock.behind(50, now=5.0) == 5.0  # behind since before the first sample
+    clock.forget_before(300)
+    assert clock.samples == [(2.0, 300), (3.0, 700)]
+    assert clock.behind(300, now=5.0) == 2.0
+
+
+def test_a_long_stall_thins_the_wal_clock_but_keeps_its_oldest_sample():
+    clock = pacing.WalClock()
+    for step in range(3 * pacing.WalClock.KEEP):
+        clock.note(step, float(step))
+    assert len(clock.samples) <= pacing.WalClock.KEEP and clock.samples[0] == (0.0, 0)
+    assert clock.behind(-1, now=5000.0) == 5000.0
 
 
 @pytest.mark.parametrize(
@@ -258,3 +281,73 @@ def test_status_shows_rows_done_left_and_the_eta_at_the_last_runs_pace(db, monke
         f"  backfill of shop_order.amount: 1000 of {ROWS} rows walked, {ROWS - 1000} left; "
         f"1000 rows filled so far; ETA {eta} at {pace:,.0f} rows/s (last batch "
     ) in capsys.readouterr().out
+
+
+def _backfill_in_a_thread(stream) -> tuple[threading.Thread, list[BaseException]]:
+    """``compat backfill`` in a thread of its own (its own connections), writing to
+    ``stream``; what it raised lands in the list."""
+    raised: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            call_command("compat", "backfill", stdout=stream)
+        except BaseException as exc:  # reported by the test's thread
+            raised.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, raised
+
+
+def _wait_for(condition, what: str, stream, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}:\n{stream.getvalue()}"
+        time.sleep(0.05)
+
+
+FILLED = "SELECT backfill_rows FROM compat_views_appliedoperation WHERE spec->>'column' = 'amount'"
+
+
+@pytest.mark.parametrize("limit, shown", [("256kB", "256 kB"), ("500ms", "0.5 s")])
+def test_the_backfill_pauses_while_the_standby_replay_is_held_and_resumes_after(
+    db, pg_standby, settings, limit, shown
+):
+    """Each batch writes more WAL than 256 kB, so the first one already puts the held
+    standby over that limit; for the 500 ms limit, 50 ms between batches make 30
+    batches outlast it however quick the machine is."""
+    migrate("shop", "0001")
+    rows(
+        "INSERT INTO shop_order (customer, amount_cents) "
+        "SELECT 'seed', g FROM generate_series(1, %s) g",
+        [SEED],
+    )
+    settings.COMPAT_VIEWS_BACKFILL_BATCH_SIZE = 1000  # some 290 kB of WAL a batch
+    migrate("shop", "0002")
+    _reset_backfill()
+    settings.COMPAT_VIEWS_BACKFILL_MAX_REPLICA_LAG = limit
+    settings.COMPAT_VIEWS_BACKFILL_PAUSE = 0.05
+    pg_standby.wait_replayed()
+    pg_standby.pause_replay()
+    stream = io.StringIO()
+    try:
+        thread, raised = _backfill_in_a_thread(stream)
+        paused = "paused: replica compat_views_standby is "
+        _wait_for(lambda: paused in stream.getvalue() or raised, "the backfill to pause", stream)
+        assert not raised, raised
+        # Paused, it runs no batch: what it filled stays put while replay is held.
+        ((filled,),) = rows(FILLED)
+        time.sleep(3 * pacing.POLL)
+        assert rows(FILLED) == [(filled,)] and 0 < filled < SEED
+    finally:
+        pg_standby.resume_replay()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and not raised, raised
+    said = stream.getvalue()
+    print(said)
+    assert re.search(rf"{paused}[\d.]+ \w+ behind \(limit {shown}\)", said), said
+    assert said.index(paused) < said.index("resumed after ") < said.index(f"{SEED}/{SEED} rows")
+    assert rows("SELECT count(*) FROM shop_order WHERE amount IS NULL") == [(0,)]
+    assert rows(FILLED) == [(SEED,)]

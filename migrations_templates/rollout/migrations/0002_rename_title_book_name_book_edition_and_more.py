@@ -6,7 +6,7 @@ import compat_views.operations
 class Migration(migrations.Migration):
     dependencies = [
         ("bookshop", "0001_initial"),
-        ("compat_views", "0002_livecolour"),
+        ("compat_views", "0003_backfill_pace"),
     ]
 
     operations = [
