@@ -755,6 +755,7 @@ class Backfill:
     cpu_seconds: float  # the backend's, from the first UPDATE's start to the last one's end
     statements: list[float]  # seconds of each UPDATE statement, in order
     writers: list[WriterStats] = field(default_factory=list)
+    wal_bytes: int = 0  # WAL the server wrote from the first UPDATE's start to the last one's end
 
     @property
     def rate(self) -> float:
@@ -769,6 +770,25 @@ class Backfill:
     def per_batch_ms(self, batch: int) -> float:
         """Median statement time scaled to ``batch`` rows, to compare with any other run."""
         return median(self.statements) * 1000 * batch / self.batch
+
+
+def wal_lsn(conn: psycopg.Connection) -> str:
+    """Where the server's WAL ends now: the start of a ``wal_bytes_since`` measurement.
+
+    The insert position, not ``pg_current_wal_lsn()``: with ``synchronous_commit=off``
+    (the throwaway server's) the written position lags by up to the WAL buffers.
+    """
+    return conn.execute("SELECT pg_catalog.pg_current_wal_insert_lsn()::text").fetchone()[0]
+
+
+def wal_bytes_since(conn: psycopg.Connection, lsn: str) -> int:
+    """WAL bytes the whole server wrote since ``lsn``: every session's, not one's."""
+    return int(
+        conn.execute(
+            "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), %s::pg_lsn)",
+            [lsn],
+        ).fetchone()[0]
+    )
 
 
 def plain_update(
@@ -790,12 +810,14 @@ def plain_update(
             ]
         )
         clock = BackendClock(conn)
+        wal = wal_lsn(conn)
         started, cpu, statements, updated = time.perf_counter(), clock(), [], 0
         for where in ranges:  # autocommit: each its own transaction
             began = time.perf_counter()
             updated += conn.execute(f"UPDATE {table} SET {column} = ({up}){where}").rowcount
             statements.append(time.perf_counter() - began)
         seconds, cpu = time.perf_counter() - started, clock() - cpu
+        wal_bytes = wal_bytes_since(conn, wal)
         expect(updated == rows, f"the plain UPDATE updated {updated}, not {rows}")
         wrong = conn.execute(
             f"SELECT count(*) FROM {table} WHERE {column} IS DISTINCT FROM ({up})"
@@ -804,7 +826,7 @@ def plain_update(
     label = (
         "one plain UPDATE" if batch is None else f"plain UPDATEs of {batch:,} keys, a commit each"
     )
-    return Backfill(label, rows, batch or rows, ddl, seconds, cpu, statements)
+    return Backfill(label, rows, batch or rows, ddl, seconds, cpu, statements, wal_bytes=wal_bytes)
 
 
 class BatchClock:

@@ -38,21 +38,43 @@ PRINTS = {
 }
 
 
-@pytest.mark.parametrize("script", sorted(TOY_SIZES))
-def test_bench_runs_and_its_checks_pass(pg_server, script):
-    env = {**os.environ, DSN_ENV: pg_server.conninfo()}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *TOY_SIZES[script]],
+SCALE_TOY = ["--rows", "3000", "--rss-rows", "1000", "--writer-rate", "50"]
+
+
+def run_script(pg_server, script: str, args: list[str]) -> subprocess.CompletedProcess:
+    """Run a bench as ``make`` would, against the suite's server."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
         cwd=REPO,
-        env=env,
+        env={**os.environ, DSN_ENV: pg_server.conninfo()},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.parametrize("script", sorted(TOY_SIZES))
+def test_bench_runs_and_its_checks_pass(pg_server, script):
+    result = run_script(pg_server, script, TOY_SIZES[script])
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "bench failed" not in output
     assert PRINTS[script] in result.stdout, output
+
+
+def test_scale_bench_prints_every_figure(pg_server):
+    """Rows/s, WAL and peak RSS of each fill, the writer's latency, a verdict per target."""
+    result = run_script(pg_server, "scale.py", SCALE_TOY)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for header in ("rows/s", "of plain", "WAL MiB", "WAL × plain", "peak RSS MiB", "p99 ms"):
+        assert header in out, out
+    for label in ("one plain UPDATE", "legacy writer (3,000 rows)", "alone (1,000 rows)"):
+        assert re.search(rf"{re.escape(label)}\)?\s+\d+\.\d\s+[\d,]+\s", out), out
+    assert re.search(r"WAL written by the backfill ÷ by the plain UPDATE: \d+\.\d\d×", out)
+    verdicts = re.findall(r"^  .+ \(target [≤≥] .+\) (?:PASS|MISS)$", out, re.MULTILINE)
+    assert len(verdicts) == 3, out
+    assert re.search(r"^  \(\d+ cores, .+; PostgreSQL \d+", out, re.MULTILINE), out
 
 
 def test_report_writes_benchmarks_md_and_every_chart_it_links(pg_server, tmp_path):
