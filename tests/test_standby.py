@@ -298,13 +298,19 @@ def expand(traffic: Traffic, standby) -> None:
     progress(traffic.running())
 
 
+def expand_and_compare(traffic, standby, conninfo: str, db: str) -> None:
+    """Expand with both colours' traffic, then pause the writers: once replayed, the
+    standby reads exactly as the primary mid-rollout."""
+    expand(traffic, standby)
+    for colour in SHAPE:
+        traffic.stop_writers(colour)
+    assert_standby_matches(standby, conninfo, db)
+
+
 def test_both_colours_read_the_standby_through_expand_and_complete(
     traffic, pg_standby, conninfo, db
 ):
-    expand(traffic, pg_standby)
-    for colour in SHAPE:
-        traffic.stop_writers(colour)
-    assert_standby_matches(pg_standby, conninfo, db)
+    expand_and_compare(traffic, pg_standby, conninfo, db)
 
     traffic.start("green", readers=False)  # green goes on writing through complete
     traffic.stop("blue")  # blue is retired, on the primary and on every replica
@@ -324,10 +330,7 @@ def test_both_colours_read_the_standby_through_expand_and_complete(
 def test_both_colours_read_the_standby_through_expand_and_rollback(
     traffic, pg_standby, conninfo, db
 ):
-    expand(traffic, pg_standby)
-    for colour in SHAPE:
-        traffic.stop_writers(colour)
-    assert_standby_matches(pg_standby, conninfo, db)
+    expand_and_compare(traffic, pg_standby, conninfo, db)
 
     traffic.start("blue", readers=False)  # blue goes on writing through rollback
     traffic.stop("green")  # the new release is withdrawn, its replica reads too
